@@ -1,0 +1,129 @@
+"""Typed configs: YAML in configs/ validated once, at load, into pydantic models.
+
+`configs/default.yaml` is the single source of default values; the models below declare only
+types and allowed ranges. A user's YAML file and `key=value` overrides (dotted keys for nesting,
+values parsed as YAML) are merged over the defaults, then the whole is validated: an unknown
+key, a wrong type or an out-of-range value is a `ConfigError` naming the key, the bad value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    # strict: "5" is not silently an int; extra="forbid": a typo is an error, not ignored
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ReaderConfig(_Section):
+    max_pixels: int = Field(gt=0, description="refuse frames with more pixels (decompression-bomb guard)")
+    recursive: bool = Field(description="descend into subfolders of folder sources")
+
+
+class Config(_Section):
+    classes: list[str] = Field(min_length=1, description="class names; class id i is classes[i]")
+    reader: ReaderConfig
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_names(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError("class names must be unique and non-empty")
+        return names
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Defaults, then the YAML file at `path` (if given), then `key=value` overrides, validated."""
+    data = _read_yaml(DEFAULT_CONFIG)
+    sources = [str(DEFAULT_CONFIG)]
+    if path is not None:
+        _merge(data, _read_yaml(Path(path)))
+        sources.append(str(path))
+    for item in overrides:
+        _apply_override(data, item)
+    if overrides:
+        sources.append("overrides " + " ".join(overrides))
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(_describe(err) for err in e.errors())
+        raise ConfigError(f"invalid config ({' + '.join(sources)}): {problems}") from None
+
+
+def parse_overrides(args: Sequence[str]) -> list[str]:
+    """The `key=value` items of a command line; anything else is an error."""
+    bad = [a for a in args if "=" not in a or a.startswith("=")]
+    if bad:
+        raise ConfigError(f"expected key=value overrides, got {bad!r}")
+    return list(args)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    """Deep-merge `update` into `base`; lists and scalars are replaced, mappings merged."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    key, _, text = item.partition("=")
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {item!r}: value is not valid YAML: {e}") from None
+    node = data
+    *parents, leaf = key.strip().split(".")
+    for i, part in enumerate(parents):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {'.'.join(parents[: i + 1])} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{key}' (allowed here: {', '.join(_allowed_keys(err['loc'][:-1]))})"
+    if err["type"] == "missing":
+        return f"missing key '{key}'"
+    return f"key '{key}' = {err['input']!r}: {err['msg']}"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return sorted(model.model_fields)
