@@ -1,0 +1,200 @@
+"""Read frames: any JPEG, PNG or TIFF on disk -> one (H, W, 3) uint8 RGB array, or a FrameError.
+
+This is the one place where files become pixels, so every later stage can assume RGB order,
+uint8 samples and EXIF orientation already applied (boxes refer to the pixels as displayed).
+Pillow reads only the header (size, bands) so oversized files are refused before decoding;
+OpenCV decodes the pixels.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
+
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+LIST_SUFFIXES: tuple[str, ...] = (".txt", ".lst")
+DEFAULT_MAX_PIXELS = 200_000_000
+
+# ANYDEPTH keeps 16-bit samples; ANYCOLOR drops alpha and, unlike IMREAD_UNCHANGED, makes OpenCV
+# apply the EXIF orientation (JPEG, PNG eXIf and TIFF alike; checked with OpenCV 5.0).
+_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+_JPEG_SIGNATURE, _PNG_SIGNATURE = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
+_PLUGINS: dict[bytes, type[ImageFile.ImageFile]] = {
+    _JPEG_SIGNATURE: JpegImagePlugin.JpegImageFile,
+    _PNG_SIGNATURE: PngImagePlugin.PngImageFile,
+    b"II*\x00": TiffImagePlugin.TiffImageFile,
+    b"MM\x00*": TiffImagePlugin.TiffImageFile,
+    b"II+\x00": TiffImagePlugin.TiffImageFile,  # BigTIFF
+    b"MM\x00+": TiffImagePlugin.TiffImageFile,
+}
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_PADDING = b"\x00 \t\r\n"
+
+
+class FrameError(Exception):
+    """Every bad input, as one type: `path` (str) and `reason` (str); str(e) == f"{path}: {reason}"."""
+
+    def __init__(self, path: str | Path, reason: str):
+        # Both go to Exception.args so the error pickles across DataLoader worker processes.
+        super().__init__(str(path), reason)
+        self.path, self.reason = str(path), reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: comparing ndarrays has no single truth value
+class Frame:
+    """One decoded image.
+
+    image: (H, W, 3) uint8 RGB, EXIF orientation applied, alpha dropped.
+    bit_depth: bits per sample in the file, 8 or 16.
+    channels: bands in the file: 1 gray, 2 gray+alpha, 3 RGB or palette, 4 RGBA (or CMYK).
+    """
+
+    image: np.ndarray
+    path: Path | None
+    bit_depth: int
+    channels: int
+
+    @property
+    def width(self) -> int:
+        return self.image.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.image.shape[0]
+
+
+def read_frame(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
+    """Decode one JPEG, PNG or TIFF (8 or 16 bit; gray, gray+alpha, RGB, RGBA or palette).
+
+    16-bit samples map linearly 0..65535 -> 0..255 with rounding: never clipped, never stretched
+    per frame, because contrast belongs to the preprocessing stages, which must see every frame
+    on the same scale. Raises FrameError for anything that is not a whole, supported image.
+    """
+    path = Path(path)
+    try:
+        return _read(path, max_pixels)
+    except OSError as e:  # permissions, a file vanishing mid-read, I/O errors
+        raise FrameError(path, f"unreadable ({e.strerror or e})") from e
+
+
+def _read(path: Path, max_pixels: int) -> Frame:
+    if not path.exists():
+        raise FrameError(path, "missing (no such file)")
+    if not path.is_file():
+        raise FrameError(path, "not a file")
+    if path.stat().st_size == 0:
+        raise FrameError(path, "empty (0 bytes)")
+    width, height, channels = read_header(path)
+    if (n := width * height) > max_pixels:
+        raise FrameError(path, f"too large: {width} x {height} = {n} pixels exceeds the limit of {max_pixels}")
+
+    data = np.fromfile(path, np.uint8)
+    # OpenCV 4.x decodes a cut-off JPEG without failing (libjpeg pads it with grey; 5.0 refuses
+    # it), so a partial download is caught by its missing end marker, whatever the build. Padding
+    # past the marker is allowed; 64 KiB of tail is plenty, and a longer run of zeros is itself a
+    # sign of a preallocated, unfinished file.
+    tail = data[-65536:].tobytes().rstrip(_PADDING)
+    head = data[:8].tobytes()
+    if head.startswith(_JPEG_SIGNATURE) and not tail.endswith(b"\xff\xd9"):
+        raise FrameError(path, "truncated or corrupt (no JPEG end marker FF D9)")
+    if head.startswith(_PNG_SIGNATURE) and not tail.endswith(_PNG_IEND):
+        raise FrameError(path, "truncated or corrupt (no PNG IEND chunk at the end)")
+    try:
+        image = cv2.imdecode(data, _DECODE_FLAGS)
+    except cv2.error as e:
+        raise FrameError(path, f"truncated or corrupt ({' '.join(e.err.split())})") from e
+    if image is None:
+        raise FrameError(path, "truncated or corrupt (decoder failed)")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise FrameError(path, f"unsupported sample type {image.dtype}")
+    return Frame(_to_rgb8(image), path, 8 * image.dtype.itemsize, channels)
+
+
+def read_header(path: str | Path) -> tuple[int, int, int]:
+    """(width, height, channels) from the file's header alone, without decoding the pixels.
+
+    Width and height are as displayed, i.e. after the EXIF orientation, like read_frame's image.
+    Raises FrameError when the file is not a JPEG, PNG or TIFF or its header is unreadable.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    plugin = next((p for sig, p in _PLUGINS.items() if head.startswith(sig)), None)
+    if plugin is None:
+        raise FrameError(path, f"not an image (starts {head!r}: no JPEG, PNG or TIFF signature)")
+    # The format plugin, not Image.open, reads the header: Image.open applies Pillow's global
+    # decompression-bomb limit (warns above ~89 MP, fails above ~179 MP), which would overrule
+    # max_pixels, and changing Image.MAX_IMAGE_PIXELS would change it for the whole process.
+    try:
+        with plugin(path) as probe:
+            width, height = probe.size
+            # A palette file holds colours, so it counts as RGB, not as its single index band.
+            channels = 3 if probe.mode == "P" else len(probe.getbands())
+            # Image.getexif, not PngImageFile's, which decodes the whole file looking for eXIf
+            orientation = Image.Image.getexif(probe).get(ExifTags.Base.Orientation)
+    except (SyntaxError, ValueError, OSError) as e:
+        raise FrameError(path, f"truncated or corrupt (header: {e})") from e
+    # orientations 5-8 turn the image by 90 degrees
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return width, height, channels
+
+
+def _to_rgb8(image: np.ndarray) -> np.ndarray:
+    """(H, W) gray or (H, W, 3) BGR, uint8 or uint16 -> (H, W, 3) uint8 RGB."""
+    if image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    code = cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB
+    return cv2.cvtColor(image, code)
+
+
+def list_frames(sources: Sequence[str | Path], recursive: bool = False) -> list[Path]:
+    """Expand image files, list files (.txt/.lst), folders and glob patterns into image paths.
+
+    Order follows `sources`; folders and globs are sorted; each path appears once (first
+    occurrence). Paths named in list files are not checked: read_frame reports missing ones,
+    so one bad entry does not stop a batch.
+    """
+    found: dict[Path, None] = {}  # an ordered set
+    for source in sources:
+        found.update(dict.fromkeys(_expand(source, recursive)))
+    return list(found)
+
+
+def _expand(source: str | Path, recursive: bool) -> list[Path]:
+    path = Path(source)
+    if path.is_dir():
+        return sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if _is_image(p))
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            return [path]
+        if suffix in LIST_SUFFIXES:
+            return _read_list(path)
+        raise FrameError(source, f"not an image or a list of images (suffix {path.suffix or 'none'})")
+    matches = sorted(p for p in map(Path, glob.glob(str(source), recursive=True)) if _is_image(p))
+    if not matches:
+        raise FrameError(source, "missing: no such file or folder, and no image file matches it as a glob")
+    return matches
+
+
+def _read_list(list_file: Path) -> list[Path]:
+    """One path per line; blank lines and # comments skipped; relative to the list's folder."""
+    try:
+        text = list_file.read_text(encoding="utf-8-sig")  # -sig: lists saved by Windows editors
+    except (OSError, UnicodeDecodeError) as e:
+        raise FrameError(list_file, f"unreadable list of images ({e})") from e
+    lines = (line.strip() for line in text.splitlines())
+    return [list_file.parent / line for line in lines if line and not line.startswith("#")]
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
