@@ -1,0 +1,243 @@
+"""COCO detection JSON <-> classes and `ImageLabels`.
+
+Category ids in a file are arbitrary (often 1-based, sometimes with gaps): they become class
+ids in ascending category-id order, and are written back as class id + 1. Boxes are
+[x, y, w, h] pixels in the file and xyxy everywhere else. file_names are relative to the
+JSON's folder; absolute ones and ones that climb out of it with `..` are refused, so a label
+file cannot point the checker or the converter at arbitrary files on the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+from collections.abc import Callable
+from pathlib import Path, PureWindowsPath
+
+import numpy as np
+
+from pipeline import __version__
+from pipeline.boxes import xywh_to_xyxy, xyxy_to_xywh
+from pipeline.dataset import ImageLabels, Problem, read_text
+from pipeline.detections import Detections
+from pipeline.files import write_text_atomic
+
+# Pixels a box may stick out of its image: float rounding by whatever wrote the file, no more.
+# Boxes within it are clipped to the image, so every box in memory lies inside its image.
+BOX_TOLERANCE = 1e-3
+Report = Callable[[str, str], None]  # report(where, message)
+
+
+def read_coco(path: Path) -> tuple[list[str], list[ImageLabels], list[Problem]]:
+    """Classes, images and problems of one COCO file; invalid entries are skipped and reported.
+
+    An annotation whose image or category entry is itself invalid is dropped without a
+    problem of its own: the entry's problem already says why. Never opens an image.
+    """
+    problems: list[Problem] = []
+
+    def report(where: str, message: str) -> None:
+        problems.append(Problem(str(path), where, message))
+
+    text, problem = read_text(path)
+    if problem:
+        return [], [], [problem]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        return [], [], [Problem(str(path), f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
+    if not isinstance(data, dict):
+        return [], [], [Problem(str(path), "top level", f"not a JSON object but {type(data).__name__}")]
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            report("top level", f'"{key}" is missing or not a list')
+    if problems:
+        return [], [], problems
+
+    categories, bad_categories = _read_categories(data["categories"], report)
+    images, bad_images = _read_images(data["images"], report)
+    boxes = _read_annotations(data["annotations"], images, categories, bad_images, bad_categories, report)
+
+    class_of = {category_id: i for i, category_id in enumerate(sorted(categories))}
+    out = []
+    for image_id, (file_name, width, height) in images.items():
+        xywh = np.array([box for box, _ in boxes[image_id]], dtype=np.float64).reshape(-1, 4)
+        # boxes overhang by at most BOX_TOLERANCE here; clipping keeps every later stage inside the image
+        xyxy = np.clip(xywh_to_xyxy(xywh), 0, [width, height, width, height])
+        class_ids = [class_of[category_id] for _, category_id in boxes[image_id]]
+        out.append(ImageLabels(file_name, width, height, Detections.from_labels(xyxy, class_ids)))
+    return [categories[i] for i in sorted(categories)], out, problems
+
+
+def write_coco(path: Path, classes: list[str], images: list[ImageLabels]) -> None:
+    """Write one split as a COCO detection file: ids count from 1, category id = class id + 1."""
+    annotations = []
+    for image_id, image in enumerate(images, 1):
+        for xywh, class_id in zip(xyxy_to_xywh(image.labels.xyxy).tolist(), image.labels.class_ids.tolist()):
+            x, y, w, h = (round(v, 4) for v in xywh)  # 1e-4 px is far below any labelling precision
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": class_id + 1,
+                "bbox": [x, y, w, h], "area": round(w * h, 4), "iscrowd": 0,
+            })
+    data = {
+        "info": {"description": f"written by debris {__version__}"},
+        "images": [
+            {"id": i, "file_name": image.file_name, "width": image.width, "height": image.height}
+            for i, image in enumerate(images, 1)
+        ],
+        "annotations": annotations,
+        "categories": [{"id": i + 1, "name": name, "supercategory": "hardware"} for i, name in enumerate(classes)],
+    }
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _read_categories(entries: list, report: Report) -> tuple[dict[int, str], set[int]]:
+    """Valid categories {id: name}, and the ids of invalid category entries."""
+    names: dict[int, str] = {}
+    first_id: dict[int, int] = {}
+    first_name: dict[str, int] = {}
+    bad: set[int] = set()
+    for i, entry in enumerate(entries):
+        where = _where("categories", i, entry)
+        if not isinstance(entry, dict):
+            report(where, "not an object")
+            continue
+        category_id, name = entry.get("id"), entry.get("name")
+        if not _is_int(category_id):
+            report(where, f"id must be an integer, got {category_id!r}")
+            continue
+        if category_id in first_id:
+            report(where, f"duplicate category id {category_id} (first at categories[{first_id[category_id]}])")
+            continue
+        first_id[category_id] = i
+        if not isinstance(name, str) or not name:
+            report(where, f"name must be a non-empty string, got {name!r}")
+            bad.add(category_id)
+        elif name in first_name:
+            report(where, f"duplicate category name {name!r} (first at categories[{first_name[name]}])")
+            bad.add(category_id)
+        else:
+            names[category_id] = name
+            first_name[name] = i
+    return names, bad
+
+
+def _read_images(entries: list, report: Report) -> tuple[dict[int, tuple[str, int, int]], set[int]]:
+    """Valid images {id: (file_name, width, height)}, and the ids of invalid image entries."""
+    images: dict[int, tuple[str, int, int]] = {}
+    first_id: dict[int, int] = {}
+    first_name: dict[str, int] = {}
+    bad: set[int] = set()
+    for i, entry in enumerate(entries):
+        where = _where("images", i, entry)
+        if not isinstance(entry, dict):
+            report(where, "not an object")
+            continue
+        image_id = entry.get("id")
+        if not _is_int(image_id):
+            report(where, f"id must be an integer, got {image_id!r}")
+            continue
+        if image_id in first_id:
+            # the first entry keeps the id, so annotations with it still go to one image
+            report(where, f"duplicate image id {image_id} (first at images[{first_id[image_id]}])")
+            continue
+        first_id[image_id] = i
+        file_name, errors = _file_name(entry.get("file_name"))
+        if file_name in first_name:
+            errors.append(f"duplicate file_name {file_name!r} (first at images[{first_name[file_name]}])")
+        for key in ("width", "height"):
+            if not (_is_int(entry.get(key)) and entry[key] > 0):
+                errors.append(f"{key} must be a positive integer, got {entry.get(key)!r}")
+        for message in errors:
+            report(where, message)
+        if errors:
+            bad.add(image_id)
+        else:
+            images[image_id] = (file_name, entry["width"], entry["height"])
+            first_name[file_name] = i
+    return images, bad
+
+
+def _read_annotations(
+    entries: list,
+    images: dict[int, tuple[str, int, int]],
+    categories: dict[int, str],
+    bad_images: set[int],
+    bad_categories: set[int],
+    report: Report,
+) -> dict[int, list[tuple[list[float], int]]]:
+    """Valid boxes per image id: [([x, y, w, h], category id), ...], in file order."""
+    boxes: dict[int, list[tuple[list[float], int]]] = {image_id: [] for image_id in images}
+    first_id: dict[int, int] = {}
+    for i, entry in enumerate(entries):
+        where = _where("annotations", i, entry)
+        if not isinstance(entry, dict):
+            report(where, "not an object")
+            continue
+        image_id, category_id, box = entry.get("image_id"), entry.get("category_id"), entry.get("bbox")
+        if (_is_int(image_id) and image_id in bad_images) or (_is_int(category_id) and category_id in bad_categories):
+            continue  # its image or category entry is invalid, and reported
+        errors = []
+        annotation_id = entry.get("id")
+        if not _is_int(annotation_id):
+            errors.append(f"id must be an integer, got {annotation_id!r}")
+        elif annotation_id in first_id:
+            errors.append(f"duplicate annotation id {annotation_id} (first at annotations[{first_id[annotation_id]}])")
+        else:
+            first_id[annotation_id] = i
+        if entry.get("iscrowd", 0) != 0:
+            # a crowd region is not one object: counting it as a box would skew the evaluation
+            errors.append(f"iscrowd={entry['iscrowd']!r} annotations are not supported")
+        if not (_is_int(image_id) and image_id in images):
+            errors.append(f"unknown image_id {image_id!r}")
+        if not (_is_int(category_id) and category_id in categories):
+            errors.append(f"unknown category_id {category_id!r}")
+        if not (isinstance(box, list) and len(box) == 4 and all(map(_is_number, box))):
+            errors.append(f"bbox must be 4 finite numbers [x, y, w, h], got {box!r}")
+        elif box[2] <= 0 or box[3] <= 0:
+            errors.append(f"bbox {box} has zero or negative size (w {box[2]}, h {box[3]})")
+        elif image_id in images and _outside(box, *images[image_id][1:]):
+            width, height = images[image_id][1:]
+            errors.append(f"bbox {box} lies outside the {width}x{height} image (tolerance {BOX_TOLERANCE} px)")
+        for message in errors:
+            report(where, message)
+        if not errors:
+            boxes[image_id].append((box, category_id))
+    return boxes
+
+
+def _file_name(value: object) -> tuple[str, list[str]]:
+    """The file_name as a normalised relative posix path, or "" and why it is refused."""
+    if not isinstance(value, str) or not value.strip():
+        return "", [f"file_name must be a non-empty string, got {value!r}"]
+    name = value.replace("\\", "/")  # written on Windows
+    if "\0" in name:
+        return "", [f"file_name {value!r} contains a NUL character"]
+    if name.startswith("/") or PureWindowsPath(value).drive:
+        return "", [f"file_name {value!r} is an absolute path (refused: file_names are relative to the JSON's folder)"]
+    name = posixpath.normpath(name)
+    if name == ".." or name.startswith("../"):
+        return "", [f"file_name {value!r} escapes the data set folder (refused)"]
+    return name, []
+
+
+def _outside(box: list[float], width: int, height: int) -> bool:
+    x, y, w, h = box
+    return x < -BOX_TOLERANCE or y < -BOX_TOLERANCE or x + w > width + BOX_TOLERANCE or y + h > height + BOX_TOLERANCE
+
+
+def _where(key: str, index: int, entry: object) -> str:
+    """'annotations[12] (id 57)': the index finds the entry in the file, the id in other tools."""
+    if isinstance(entry, dict) and _is_int(entry.get("id")):
+        return f"{key}[{index}] (id {entry['id']})"
+    return f"{key}[{index}]"
+
+
+def _is_int(value: object) -> bool:
+    # JSON true/false are ints to Python; ints beyond 64 bits are no id or size any tool writes
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _is_number(value: object) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))

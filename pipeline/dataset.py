@@ -1,0 +1,213 @@
+"""Labelled data sets: one in-memory form for COCO and YOLO files.
+
+`read_dataset` detects the format, keeps every valid entry and reports each invalid one as a
+`Problem`, so `debris check` can list them all at once; `load_dataset` is the strict form.
+`save_dataset` writes either format with the images linked (or copied) beside the labels, so
+the output folder is self-contained. The formats themselves live in `pipeline.coco` and
+`pipeline.yolo`; boxes are xyxy pixels here and meet the file formats only there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pipeline.detections import Detections
+from pipeline.files import write_bytes_atomic
+
+SPLITS = ("train", "val", "test")  # the split names YOLO's data.yaml knows; COCO files use them too
+MAX_SHOWN = 5  # problems quoted in a DatasetError message; `debris check` lists them all
+
+
+@dataclass
+class ImageLabels:
+    """One image and its ground truth: labels.xyxy (N, 4) pixels inside the image, scores 1."""
+
+    file_name: str  # posix path relative to Dataset.root
+    width: int
+    height: int
+    labels: Detections
+
+
+@dataclass
+class Dataset:
+    root: Path  # the folder that file_names are relative to
+    classes: list[str]  # class id i is classes[i]
+    splits: dict[str, list[ImageLabels]]  # split name (one of SPLITS) -> its images
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid entry: the file it is in, where in that file, and what is wrong."""
+
+    file: str
+    where: str  # e.g. "annotations[12] (id 57)", "line 4"; "file" or "image" for the whole file
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where}: {self.message}"
+
+
+class DatasetError(Exception):
+    """A data set that cannot be used as it is; `.problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems[:MAX_SHOWN]]
+        if len(self.problems) > MAX_SHOWN:
+            lines.append(f"... and {len(self.problems) - MAX_SHOWN} more")
+        super().__init__(f"{len(self.problems)} problem(s):\n  " + "\n  ".join(lines))
+
+
+def read_dataset(path: str | Path) -> tuple[Dataset, list[Problem]]:
+    """Read a data set, skipping every invalid entry and reporting it. Never decodes an image.
+
+    path: a COCO .json file (one split: its name if that is train/val/test, else train);
+          a YOLO data.yaml (or .yml), or a folder holding data.yaml;
+          a folder holding COCO train.json / val.json / test.json (what save_dataset writes).
+    COCO never opens an image; YOLO reads each image's header for its size.
+    """
+    from pipeline import yolo  # deferred: the format modules import the types above from this one
+
+    path = Path(path)
+    if path.is_dir() and (path / "data.yaml").is_file():
+        path = path / "data.yaml"
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return yolo.read_yolo(path)
+    if path.suffix.lower() == ".json":
+        return _read_coco_files({path.stem if path.stem in SPLITS else "train": path}, path.parent)
+    files = {split: path / f"{split}.json" for split in SPLITS if (path / f"{split}.json").is_file()}
+    if files:
+        return _read_coco_files(files, path)
+    reason = "no such file or folder" if not path.exists() else (
+        "not a data set: expected a COCO .json, a YOLO data.yaml, or a folder holding data.yaml "
+        "or COCO train/val/test.json files"
+    )
+    return Dataset(path, [], {}), [Problem(str(path), "file", reason)]
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """read_dataset, raising DatasetError if anything in the data set is invalid."""
+    dataset, problems = read_dataset(path)
+    if problems:
+        raise DatasetError(problems)
+    return dataset
+
+
+def save_dataset(ds: Dataset, out_dir: str | Path, fmt: Literal["coco", "yolo"]) -> Path:
+    """Write `ds` as `fmt` into `out_dir` (new or empty), images included; returns the path for load_dataset.
+
+    Layout, both formats: out_dir/images/{split}/<base name of the source image> (a clash gets
+    a suffix: x.png, x_1.png), plus
+      coco: out_dir/{split}.json; returns that file, or out_dir when there are several splits
+      yolo: out_dir/labels/{split}/<stem>.txt and out_dir/data.yaml; returns data.yaml
+    Images are hard links to the sources when the file system allows, else copies; the sources
+    are never changed. Writers replace files rather than edit them, so a link stays safe. The
+    label files are written after the images, so an interrupted save has no index to load.
+    Raises DatasetError if out_dir is not empty, a split name is not one of SPLITS, or a source
+    image is missing.
+    """
+    from pipeline import coco, yolo  # deferred: the format modules import the types above from this one
+
+    if fmt not in ("coco", "yolo"):
+        raise ValueError(f"unknown data set format {fmt!r}: expected 'coco' or 'yolo'")
+    out_dir = Path(out_dir)
+    problems = _save_problems(ds, out_dir)
+    if problems:
+        raise DatasetError(problems)
+    placed = {split: _place_images(ds, split, out_dir) for split in ds.splits}
+    if fmt == "yolo":
+        return yolo.write_yolo(out_dir, ds.classes, placed)
+    for split, images in placed.items():
+        coco.write_coco(out_dir / f"{split}.json", ds.classes, images)
+    return out_dir / f"{next(iter(placed))}.json" if len(placed) == 1 else out_dir
+
+
+def read_text(path: Path) -> tuple[str, Problem | None]:
+    """The text of a label or index file, or "" and the Problem saying why it cannot be read."""
+    try:
+        # utf-8-sig: files saved by Windows editors may start with a byte-order mark
+        return path.read_text(encoding="utf-8-sig"), None
+    except OSError as e:
+        return "", Problem(str(path), "file", f"cannot read ({e.strerror or e})")
+    except UnicodeDecodeError as e:
+        return "", Problem(str(path), "file", f"not UTF-8 text (bad byte at offset {e.start})")
+
+
+def _read_coco_files(files: dict[str, Path], root: Path) -> tuple[Dataset, list[Problem]]:
+    """One split per COCO file; every file must list the same categories as the first."""
+    from pipeline import coco  # deferred: the format modules import the types above from this one
+
+    dataset, problems = Dataset(root, [], {}), []
+    for i, (split, path) in enumerate(files.items()):
+        classes, images, found = coco.read_coco(path)
+        problems += found
+        if i == 0:
+            dataset.classes = classes
+        elif classes != dataset.classes:
+            # class ids index one list, so splits with different categories cannot share a data set
+            first = next(iter(files.values())).name
+            problems.append(Problem(str(path), "categories", f"{classes} differ from {dataset.classes} in {first}"))
+            continue
+        dataset.splits[split] = images
+    return dataset, problems
+
+
+def _save_problems(ds: Dataset, out_dir: Path) -> list[Problem]:
+    """Why `ds` cannot be saved into `out_dir`, checked before anything is written."""
+    if not ds.splits:
+        return [Problem(str(out_dir), "data set", "has no splits: nothing to save")]
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        # mixing with old files would leave stale images that a YOLO reader would pick up
+        return [Problem(str(out_dir), "folder", "exists and is not an empty folder; save into a new one")]
+    problems = [
+        Problem(str(out_dir), f"split {split!r}", f"split names must be one of {', '.join(SPLITS)}")
+        for split in ds.splits
+        if split not in SPLITS
+    ]
+    for images in ds.splits.values():
+        for image in images:
+            if not (ds.root / image.file_name).is_file():
+                problems.append(Problem(str(ds.root / image.file_name), "image", "missing (no such file)"))
+    return problems
+
+
+def _place_images(ds: Dataset, split: str, out_dir: Path) -> list[ImageLabels]:
+    """Link or copy the images of one split to out_dir/images/{split}/; returns them renamed."""
+    images = ds.splits[split]
+    placed = []
+    for image, name in zip(images, _unique_names([image.file_name for image in images])):
+        file_name = f"images/{split}/{name}"
+        _link_or_copy(ds.root / image.file_name, out_dir / file_name)
+        placed.append(dataclasses.replace(image, file_name=file_name))
+    return placed
+
+
+def _unique_names(file_names: list[str]) -> list[str]:
+    """Base names that can share one folder, in order: a/x.png, b/x.png -> x.png, x_1.png.
+
+    Stems are compared without case: YOLO names label files by stem (x.png and x.jpg would
+    share x.txt), and some file systems ignore case.
+    """
+    taken: set[str] = set()
+    names = []
+    for file_name in file_names:
+        path = PurePosixPath(file_name)
+        stem, n = path.stem, 0
+        while stem.lower() in taken:
+            n += 1
+            stem = f"{path.stem}_{n}"
+        taken.add(stem.lower())
+        names.append(stem + path.suffix)
+    return names
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or one without hard links (FAT, some network shares)
+        write_bytes_atomic(dst, src.read_bytes())
