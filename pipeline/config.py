@@ -10,10 +10,10 @@ what is allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
@@ -33,9 +33,41 @@ class ReaderConfig(_Section):
     recursive: bool = Field(description="descend into subfolders of folder sources")
 
 
+CameraName = Literal["rte", "nav", "orbital"]
+SplitName = Literal["train", "val", "test"]
+
+
+class SynthConfig(_Section):
+    camera: Literal["rte", "nav", "orbital", "mixed"] = Field(description="camera to imitate; mixed draws one per frame")
+    camera_weights: dict[CameraName, float] = Field(description="how often each camera is drawn in mixed mode")
+    sizes: dict[CameraName, list[int]] = Field(description="frame [width, height] per camera, unless --size is given")
+    splits: dict[SplitName, float] = Field(description="share of the frames in each split")
+    empty_fraction: float = Field(ge=0, le=1, description="share of frames with no hardware")
+    objects_per_frame: list[int] = Field(min_length=2, max_length=2, description="[min, max] objects in a non-empty frame")
+    class_weights: dict[str, float] = Field(description="relative frequency of each class; unnamed classes weigh 1")
+    min_visible_fraction: float = Field(gt=0, le=1, description="drop the label of an object less visible than this")
+    min_visible_pixels: int = Field(ge=1, description="drop the label of an object with fewer visible pixels")
+    jpeg_quality: list[int] = Field(min_length=2, max_length=2, description="[min, max] JPEG quality of colour frames")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SynthConfig":
+        if any(len(wh) != 2 or min(wh) < 16 for wh in self.sizes.values()):
+            raise ValueError(f"sizes must be [width, height] of at least 16 pixels, got {self.sizes}")
+        if not (0.999 < sum(self.splits.values()) < 1.001 and min(self.splits.values()) >= 0):
+            raise ValueError(f"splits must be non-negative shares summing to 1, got {self.splits}")
+        if not 1 <= self.objects_per_frame[0] <= self.objects_per_frame[1]:
+            raise ValueError(f"objects_per_frame must be [min, max] with 1 <= min <= max, got {self.objects_per_frame}")
+        if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
+            raise ValueError(f"jpeg_quality must be [min, max] within 1..100, got {self.jpeg_quality}")
+        if min([*self.camera_weights.values(), *self.class_weights.values()]) < 0:
+            raise ValueError("camera_weights and class_weights must be >= 0")
+        return self
+
+
 class Config(_Section):
     classes: list[str] = Field(min_length=1, description="class names; class id i is classes[i]")
     reader: ReaderConfig
+    synth: SynthConfig
 
     @field_validator("classes")
     @classmethod
@@ -116,6 +148,8 @@ def _describe(err: dict[str, Any]) -> str:
         return f"unknown key '{key}' (allowed here: {', '.join(_allowed_keys(err['loc'][:-1]))})"
     if err["type"] == "missing":
         return f"missing key '{key}'"
+    if isinstance(err["input"], dict):  # a check across a whole section: its message names the values
+        return f"section '{key or 'top level'}': {err['msg'].removeprefix('Value error, ')}"
     return f"key '{key}' = {err['input']!r}: {err['msg']}"
 
 
