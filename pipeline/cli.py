@@ -59,6 +59,28 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from pipeline.synth.generate import generate_dataset  # the renderer's imports are only paid for here
+
+    overrides = parse_overrides(args.overrides) + ([f"synth.camera={args.camera}"] if args.camera else [])
+    config = load_config(args.config, overrides)
+    out = generate_dataset(args.out, args.n, args.seed, config, size=args.size, backgrounds=args.backgrounds,
+                           workers=args.workers, preview=args.preview, yolo=args.yolo)
+    splits = [split for split in config.synth.splits if (out / f"{split}.json").exists()]
+    print(f"wrote {args.n} frames to {out} (COCO splits: {', '.join(splits)})")
+    return EXIT_OK
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from None
+    if min(width, height) < 16:
+        raise argparse.ArgumentTypeError(f"frames must be at least 16x16 pixels, got {text!r}")
+    return width, height
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debris", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,6 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dst", help="output folder")
     p.add_argument("--to", required=True, choices=["coco", "yolo"], help="output format")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("synth", help="render a synthetic COCO data set of Mars frames with exact boxes")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. synth.empty_fraction=0.1")
+    p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--n", type=int, required=True, help="number of frames")
+    p.add_argument("--seed", type=int, default=0, help="base seed; frame i is drawn from (seed, i)")
+    p.add_argument("--camera", choices=["rte", "nav", "orbital", "mixed"], help="camera to imitate (default: synth.camera)")
+    p.add_argument("--size", type=_size, help="WIDTHxHEIGHT of every frame (default: synth.sizes per camera)")
+    p.add_argument("--backgrounds", help="folder, glob or list of real terrain images to draw the hardware on")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
+    p.add_argument("--preview", action="store_true", help="also write preview.png: the first frames with their boxes")
+    p.add_argument("--yolo", action="store_true", help="also write the data set in YOLO layout under OUT/yolo")
+    p.add_argument("--config", help="YAML file merged over configs/default.yaml")
+    p.set_defaults(func=cmd_synth)
     return parser
 
 

@@ -1,0 +1,148 @@
+"""`debris synth`: render a whole synthetic data set, in parallel, reproducibly.
+
+Frame i of a run with seed S is drawn from its own seed, derived from (S, i) alone, so the data
+set is the same bytes whatever the number of workers, and a frame can be re-rendered on its own.
+Frames are split into train/val/test by index, so no seed is shared between splits; a test set
+that must never overlap training is a run with another --seed. Layout (what `debris check` and
+`load_dataset` read):
+    OUT/{split}.json               COCO, file_name relative to OUT
+    OUT/images/{split}/NNNNNN_<camera>.jpg|png   colour frames as JPEG, grayscale as PNG
+    OUT/manifest.json              seed, config, and per frame its seed and camera
+    OUT/preview.png                with --preview: the first frames with their boxes
+    OUT/yolo/                      with --yolo: the same data set in YOLO layout
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.coco import write_coco
+from pipeline.config import Config, ConfigError
+from pipeline.dataset import ImageLabels, load_dataset, save_dataset
+from pipeline.detections import Detections
+from pipeline.draw import contact_sheet, draw_detections
+from pipeline.files import write_bytes_atomic, write_text_atomic
+from pipeline.reader import list_frames, read_frame
+from pipeline.synth.cameras import CAMERAS, COLOUR
+from pipeline.synth.hardware import CLASS_NAMES
+from pipeline.synth.scene import render_frame
+
+PREVIEW_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class FrameJob:
+    index: int
+    seed: int
+    split: str
+    camera: str
+    size: tuple[int, int]  # (width, height)
+    jpeg_quality: int
+    file_name: str  # relative to the output folder
+
+
+def plan_frames(n: int, seed: int, config: Config, size: tuple[int, int] | None = None) -> list[FrameJob]:
+    """What each of the n frames will be; depends only on (n, seed, config, size)."""
+    synth = config.synth
+    names = [name for name in CAMERAS if synth.camera in (name, "mixed")]
+    weights = np.array([synth.camera_weights.get(name, 1.0) if synth.camera == "mixed" else 1.0 for name in names])
+    cuts = np.cumsum([round(share * n) for share in synth.splits.values()])
+    jobs = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        camera = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+        split = list(synth.splits)[min(int(np.searchsorted(cuts, i, side="right")), len(cuts) - 1)]
+        suffix = ".jpg" if COLOUR[camera] else ".png"
+        jobs.append(FrameJob(
+            index=i, seed=int(rng.integers(2**63)), split=split, camera=camera,
+            size=size or tuple(synth.sizes[camera]), jpeg_quality=int(rng.integers(synth.jpeg_quality[0], synth.jpeg_quality[1] + 1)),
+            file_name=f"images/{split}/{i:06d}_{camera}{suffix}",
+        ))
+    return jobs
+
+
+def generate_dataset(
+    out: str | Path, n: int, seed: int, config: Config, size: tuple[int, int] | None = None,
+    backgrounds: str | Path | None = None, workers: int = 1, preview: bool = False, yolo: bool = False,
+) -> Path:
+    """Render n frames into `out` (which must be new or empty); returns `out`."""
+    out = Path(out)
+    _check_classes(config)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out}: output folder is not empty")
+    background_paths = [str(p) for p in list_frames([backgrounds])] if backgrounds else []
+    if backgrounds and not background_paths:
+        raise ConfigError(f"{backgrounds}: no background images found")
+    jobs = plan_frames(n, seed, config, size)
+    args = [(job, out, config, background_paths) for job in jobs]
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) if workers > 1 else None
+    with pool or contextlib.nullcontext():
+        mapped = pool.imap(_render_job, args, chunksize=2) if pool else map(_render_job, args)
+        results = list(tqdm(mapped, total=n, desc="synth", unit="frame", disable=None))
+
+    for split in config.synth.splits:
+        images = [image for job, image in zip(jobs, results) if job.split == split]
+        if images:
+            write_coco(out / f"{split}.json", config.classes, images)
+    manifest = {"seed": seed, "n": n, "size": size, "backgrounds": background_paths, "config": config.model_dump(),
+                "frames": [asdict(job) for job in jobs]}
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    if preview:
+        write_preview(out, jobs[:PREVIEW_FRAMES], results[:PREVIEW_FRAMES], config.classes)
+    if yolo:
+        save_dataset(load_dataset(out), out / "yolo", "yolo")
+    return out
+
+
+def write_preview(out: Path, jobs: list[FrameJob], images: list[ImageLabels], classes: list[str]) -> None:
+    """OUT/preview.png: the frames scaled to contact-sheet cells, boxes drawn at that scale so labels stay legible."""
+    cell = (400, 300)
+    tiles = []
+    for job, labels in zip(jobs, images):
+        frame = read_frame(out / job.file_name).image
+        scale = min(cell[0] / frame.shape[1], cell[1] / frame.shape[0])
+        small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        boxes = Detections(labels.labels.xyxy * scale, labels.labels.scores, labels.labels.class_ids)
+        tiles.append(draw_detections(small, boxes, classes, show_scores=False))
+    sheet = contact_sheet(tiles, columns=4, cell=cell)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_bytes_atomic(out / "preview.png", png.tobytes())
+
+
+def _check_classes(config: Config) -> None:
+    unknown = [name for name in config.classes if name not in CLASS_NAMES]
+    if unknown:
+        raise ConfigError(f"classes: the generator cannot draw {unknown}; it draws {list(CLASS_NAMES)}")
+    unknown = sorted(set(config.synth.class_weights) - set(CLASS_NAMES))
+    if unknown:
+        raise ConfigError(f"synth.class_weights: unknown classes {unknown}; expected some of {list(CLASS_NAMES)}")
+
+
+def _render_job(args: tuple[FrameJob, Path, Config, list[str]]) -> ImageLabels:
+    job, out, config, background_paths = args
+    background = None
+    if background_paths:
+        # the frame's own seed picks its background, so workers need not agree on anything
+        pick = np.random.default_rng([job.seed, 1]).integers(len(background_paths))
+        background = read_frame(background_paths[pick]).image
+    image, labels = render_frame(job.seed, job.camera, job.size, config.classes, config.synth, background)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    params = [cv2.IMWRITE_JPEG_QUALITY, job.jpeg_quality] if job.file_name.endswith(".jpg") else []
+    ok, data = cv2.imencode(Path(job.file_name).suffix, bgr, params)
+    write_bytes_atomic(out / job.file_name, data.tobytes())
+    return ImageLabels(job.file_name, image.shape[1], image.shape[0], labels)
+
+
+def _init_worker() -> None:
+    # one thread per worker process: the workers are the parallelism, oversubscription only slows them
+    cv2.setNumThreads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
