@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import yaml
@@ -16,18 +15,7 @@ import yaml
 import pipeline.check
 from pipeline.check import check_dataset
 from pipeline.dataset import Problem, read_dataset
-
-
-def png(path: Path, width: int, height: int) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.zeros((height, width), np.uint8))
-    return path
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.builders import png, write
 
 
 def snapshot(folder: Path) -> dict[Path, tuple[bytes, int]]:

@@ -10,7 +10,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import yaml
@@ -20,19 +19,7 @@ from PIL import Image
 
 from pipeline.check import check_dataset
 from pipeline.dataset import DatasetError, load_dataset, read_dataset, save_dataset
-
-
-def png(path: Path, width: int, height: int) -> Path:
-    """A black gray-scale PNG of width x height: YOLO reads the size from its header."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.zeros((height, width), np.uint8))
-    return path
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.builders import png, write
 
 
 def coco(images: list[dict], annotations: list[dict], categories: list[dict]) -> str:
