@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+
+from pipeline.augment import AugmentConfig, augment, letterbox
+from pipeline.detections import Detections
+
+# pixel-exact geometry: no appearance changes, so a rectangle's pixels can be found by threshold
+GEOMETRY = {"photometric": 0.0, "blur": 0.0, "noise": 0.0, "jpeg": 0.0}
+
+
+def draw(h: int, w: int, rects: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, Detections]:
+    """Black (h, w, 3) frame with rectangle i filled white on channel i only; labels are the rectangles, class i."""
+    image = np.zeros((h, w, 3), np.uint8)
+    for i, (x1, y1, x2, y2) in enumerate(rects):
+        image[y1:y2, x1:x2, i] = 255
+    return image, Detections.from_labels(np.array(rects, dtype=np.float64).reshape(-1, 4), np.arange(len(rects)))
+
+
+def white_box(image: np.ndarray, channel: int) -> np.ndarray | None:
+    """xyxy of the pixels of `channel` that are more than half white, or None if there are none."""
+    ys, xs = np.nonzero(image[..., channel] > 127)
+    return None if len(xs) == 0 else np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
+
+
+def random_rects(rng: np.random.Generator, h: int, w: int) -> list[tuple[int, int, int, int]]:
+    rects = []
+    for _ in range(3):
+        bw, bh = (int(rng.integers(4, min(w, h) // 2)) for _ in range(2))
+        x, y = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
+        rects.append((x, y, x + bw, y + bh))
+    return rects
+
+
+def test_boxes_match_the_pixels_through_scale_crop_flip_and_rotation():
+    cfg = AugmentConfig(size=128, scale=(0.4, 2.5), **GEOMETRY)
+    checked, transposed = 0, 0
+    for seed in range(150):
+        scene = np.random.default_rng(1000 + seed)
+        h, w = [(96, 128), (200, 150), (480, 640), (780, 1052)][seed % 4]
+        image, labels = draw(h, w, random_rects(scene, h, w))
+        out, boxes = augment(image, labels, np.random.default_rng(seed), cfg)
+        assert out.shape == (128, 128, 3) and out.dtype == np.uint8
+        assert boxes.xyxy.dtype == np.float32 and boxes.class_ids.dtype == np.int64
+        assert (boxes.xyxy >= 0).all() and (boxes.xyxy <= 128).all()
+        for box, c in zip(boxes.xyxy, boxes.class_ids):
+            np.testing.assert_allclose(box, white_box(out, c), atol=1.5, err_msg=f"seed {seed}")
+            wh = labels.xyxy[c, 2:] - labels.xyxy[c, :2]
+            transposed += (wh[0] - wh[1]) * ((box[2] - box[0]) - (box[3] - box[1])) < 0
+            checked += 1
+    assert checked > 200 and transposed > 20  # many boxes, and the 90-degree rotations did happen
+
+
+def test_cut_boxes_are_clipped_and_dropped_below_min_visible():
+    # a 128 frame at scale 2 into a 128 crop: a 64 px window magnified exactly 2x, so shares are countable
+    cfg = AugmentConfig(size=128, scale=(2.0, 2.0), flip=False, min_visible=0.4, **GEOMETRY)
+    kept_cut = dropped_cut = 0
+    for seed in range(200):
+        x, y = np.random.default_rng(1000 + seed).integers(0, 108, (2, 2)).tolist()
+        image, labels = draw(128, 128, [(x[0], y[0], x[0] + 20, y[0] + 20), (x[1], y[1], x[1] + 20, y[1] + 20)])
+        out, boxes = augment(image, labels, np.random.default_rng(seed), cfg)
+        for c in range(2):
+            visible = (out[..., c] > 127).sum() / (40 * 40)
+            if c in boxes.class_ids:
+                box = boxes.xyxy[list(boxes.class_ids).index(c)]
+                np.testing.assert_allclose(box, white_box(out, c), atol=1.0)
+                assert visible >= 0.4 - 0.06
+                kept_cut += visible < 0.95
+            elif visible > 0:
+                assert visible <= 0.4 + 0.06
+                dropped_cut += 1
+    assert kept_cut > 10 and dropped_cut > 10
+
+
+def test_no_labels_and_every_effect_on():
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    cfg = AugmentConfig(size=96, blur=1.0, noise=1.0, jpeg=1.0)
+    for seed in range(10):
+        out, boxes = augment(image, Detections.empty(), np.random.default_rng(seed), cfg)
+        assert out.shape == (96, 96, 3) and out.dtype == np.uint8 and len(boxes) == 0
+
+
+def test_frame_smaller_than_the_crop_is_padded_with_its_mean():
+    image = np.zeros((60, 100, 3), np.uint8)
+    image[:, :50], image[:, 50:] = (10, 20, 30), (50, 60, 70)
+    cfg = AugmentConfig(size=128, scale=(1.0, 1.0), **GEOMETRY)
+    out, _ = augment(image, Detections.empty(), np.random.default_rng(3), cfg)
+    assert (out == (30, 40, 50)).all(-1).sum() >= 128 * 128 - 60 * 100
+
+
+def test_same_seed_same_output():
+    image, labels = draw(300, 400, [(10, 20, 40, 60), (200, 100, 260, 150)])
+    image[..., 2] = np.random.default_rng(0).integers(0, 256, (300, 400))
+    cfg = AugmentConfig(size=64, blur=1.0, noise=1.0, jpeg=1.0)
+    (a, la), (b, lb) = (augment(image, labels, np.random.default_rng(5), cfg) for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la.xyxy, lb.xyxy)
+    assert not np.array_equal(a, augment(image, labels, np.random.default_rng(6), cfg)[0])
+
+
+def test_crops_keep_small_objects():
+    image, labels = draw(2000, 2000, [(1234, 567, 1238, 571)])
+    cfg = AugmentConfig(size=416, scale=(1.0, 1.0), **GEOMETRY)
+    kept = sum(len(augment(image, labels, np.random.default_rng(s), cfg)[1]) for s in range(200))
+    assert kept >= 0.6 * 200  # a uniform crop alone keeps it ~4% of the time
+
+
+def test_grayscale_stays_grayscale():
+    gray = np.random.default_rng(0).integers(0, 256, (240, 320, 1), dtype=np.uint8).repeat(3, axis=2)
+    cfg = AugmentConfig(size=128, photometric=2.0, blur=0.5, noise=0.5, jpeg=0.5)
+    for seed in range(30):
+        out, _ = augment(gray, Detections.empty(), np.random.default_rng(seed), cfg)
+        assert (out[..., 0] == out[..., 1]).all() and (out[..., 0] == out[..., 2]).all()
+
+
+def test_photometric_changes_colour_frames_within_uint8():
+    image = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    cfg = AugmentConfig(size=128, scale=(1.0, 1.0), flip=False, photometric=1.0, blur=0.0, noise=0.0, jpeg=0.0)
+    out, _ = augment(image, Detections.empty(), np.random.default_rng(1), cfg)
+    assert out.dtype == np.uint8 and not np.array_equal(out, image)
+    assert not np.allclose(out.mean((0, 1)) / image.mean((0, 1)), out.mean() / image.mean(), atol=1e-3)
+
+
+@pytest.mark.parametrize("h, w", [(100, 200), (300, 150)])
+def test_letterbox_keeps_aspect_and_maps_boxes_exactly(h, w):
+    image, labels = draw(h, w, [(20, 10, 60, 50)])
+    out, boxes = letterbox(image, labels, 128)
+    gain = 128 / max(h, w)
+    assert out.shape == (128, 128, 3)
+    np.testing.assert_allclose(boxes.xyxy, labels.xyxy * gain, atol=1e-4)
+    np.testing.assert_allclose(boxes.xyxy[0], white_box(out, 0), atol=1.0)
+    pad = out[round(h * gain) :, :] if h < w else out[:, round(w * gain) :]
+    assert pad.size and np.abs(pad - image.mean((0, 1))).max() <= 1  # padded with the frame's mean
