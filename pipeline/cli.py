@@ -10,13 +10,15 @@ import argparse
 import platform
 import sys
 from importlib.metadata import version
+from pathlib import Path
 from typing import Sequence
 
 import torch
 
 import models
 from pipeline.check import check_dataset
-from pipeline.config import CONFIG_DIR, ConfigError, load_config, parse_overrides
+from pipeline.checkpoint import CheckpointError, load_checkpoint
+from pipeline.config import CONFIG_DIR, Config, ConfigError, load_config, parse_overrides
 from pipeline.dataset import DatasetError, load_dataset, save_dataset
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -71,6 +73,22 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.training import train  # the model code's imports are only paid for here
+
+    if args.resume:
+        # a resumed run continues with the config and data it started with, whatever is passed now
+        state = load_checkpoint(Path(args.out) / "last.pt")
+        config, data = Config.model_validate(state["train_args"]), state["data"]
+    elif args.data is None:
+        raise ConfigError("give a DATASET to train on (or --resume a run in --out)")
+    else:
+        config, data = load_config(args.config, parse_overrides(args.overrides)), args.data
+    best = train(config, data, args.out, resume=args.resume)
+    print(f"best checkpoint: {best}")
+    return EXIT_OK
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -113,14 +131,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yolo", action="store_true", help="also write the data set in YOLO layout under OUT/yolo")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train the detector on a COCO or YOLO data set (same as train.py)")
+    p.add_argument("data", nargs="?", help="COCO .json or folder of split .json files, or YOLO data.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=5")
+    p.add_argument("--out", default="runs/train", help="run folder: last.pt, best.pt, metrics.csv, results.png")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from last.pt")
+    p.add_argument("--config", help="YAML file merged over configs/default.yaml")
+    p.set_defaults(func=cmd_train)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # key=value overrides may come after options too (argparse stops filling positionals at the first option)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not (hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     try:
         return args.func(args)
-    except (ConfigError, DatasetError) as e:
+    except (ConfigError, DatasetError, CheckpointError) as e:
         print(f"debris {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -64,10 +64,44 @@ class SynthConfig(_Section):
         return self
 
 
+class ModelConfig(_Section):
+    width: float = Field(gt=0, le=4, description="channel multiplier of the detector")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(ge=1, description="passes over the training frames")
+    time_limit_min: float | None = Field(gt=0, description="fit the run into this many minutes: fewer epochs, same schedule shape")
+    batch: int = Field(ge=1, description="crops per optimizer step")
+    imgsz: int = Field(ge=64, multiple_of=32, description="side of the square training crops, pixels")
+    lr: float = Field(gt=0, description="peak AdamW learning rate")
+    weight_decay: float = Field(ge=0)
+    warmup_epochs: float = Field(ge=0, description="linear warm-up before the cosine decay")
+    ema_decay: float = Field(ge=0, lt=1, description="decay of the exponential moving average of the weights")
+    patience: int = Field(ge=1, description="stop after this many epochs without a better val mAP50-95")
+    workers: int = Field(ge=0, description="data-loading processes")
+    class_weights: Literal["auto", "none"] | dict[str, float] = Field(
+        description="auto: inverse square root of class frequency; none; or {class: weight}")
+    seed: int
+    deterministic: bool = Field(description="deterministic torch algorithms (CPU runs then resume bit-exactly)")
+    val_conf: float = Field(ge=0, le=1, description="score threshold of the predictions evaluated each epoch")
+    max_det: int = Field(ge=1, description="detections kept per frame")
+
+
 class Config(_Section):
     classes: list[str] = Field(min_length=1, description="class names; class id i is classes[i]")
     reader: ReaderConfig
     synth: SynthConfig
+    preprocess: list[dict[str, Any]] = Field(description="ordered preprocessing stages, e.g. [{name: clahe}]")
+    model: ModelConfig
+    train: TrainConfig
+
+    @field_validator("preprocess")
+    @classmethod
+    def _known_stages(cls, stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from pipeline.preprocess import check_stages  # the stage functions are the list of what is allowed
+
+        check_stages(stages)
+        return stages
 
     @field_validator("classes")
     @classmethod

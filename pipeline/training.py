@@ -1,0 +1,258 @@
+"""Training: the loop behind `train.py` and `debris train`.
+
+Frames go through the same reader and preprocessing stages as labelling, then augmentation, then
+the detector and its loss. AdamW with linear warm-up and cosine decay; an EMA of the weights is
+what gets evaluated (COCO mAP, pycocotools) and saved. Every epoch writes `last.pt` (everything to
+resume), `best.pt` when val mAP50-95 improves, a row of `metrics.csv` and `results.png`. The data
+order and every augmentation are drawn from (seed, epoch, frame), so a resumed run repeats the
+uninterrupted one exactly (bit for bit on CPU in deterministic mode); that is also why no RNG
+state needs saving: nothing random is drawn from a global generator after the model's init.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel
+from tqdm import tqdm
+
+from models.detector import Detector
+from models.loss import DetectionLoss
+from pipeline.augment import AugmentConfig, augment
+from pipeline.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.config import Config, ConfigError
+from pipeline.dataset import Dataset, ImageLabels, load_dataset
+from pipeline.evaluate import Evaluation, evaluate
+from pipeline.predict import predict_image, to_tensor
+from pipeline.preprocess import preprocess
+from pipeline.reader import read_frame
+
+NMS_IOU = 0.6
+METRICS = ["epoch", "train_loss", "lr", "mAP50-95", "mAP50", "mAP_small", "seconds"]
+
+
+class Frames(torch.utils.data.Dataset):
+    """Training crops: frame i of epoch e is augmented with rng (seed, e, i), whichever process loads it."""
+
+    def __init__(self, root: Path, images: list[ImageLabels], stages: list[dict[str, Any]], aug: AugmentConfig, seed: int):
+        self.root, self.images, self.stages, self.aug, self.seed = root, images, stages, aug, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        item = self.images[i]
+        image = preprocess(read_frame(self.root / item.file_name).image, self.stages)
+        image, labels = augment(image, item.labels, np.random.default_rng([self.seed, self.epoch, i]), self.aug)
+        return image, {"boxes": torch.from_numpy(labels.xyxy), "labels": torch.from_numpy(labels.class_ids)}
+
+
+def collate(batch: list[tuple[np.ndarray, dict]]) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """(B, 3, S, S) float32 [0, 1] channels_last, and the B target dicts."""
+    return to_tensor([image for image, _ in batch]), [target for _, target in batch]
+
+
+def ema_update(decay: float):
+    """AveragedModel's avg_fn: an EMA whose decay ramps up as (1 + n) / (10 + n) to `decay`.
+
+    A fixed 0.998 from step 0 keeps the average tied to the random init for thousands of steps,
+    so early validation (and a short run's checkpoint) would measure mostly noise.
+    """
+
+    def update(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1 + float(n)) / (10 + float(n)))
+        return averaged * d + current * (1 - d)
+
+    return update
+
+
+@dataclass
+class Run:
+    """What the loop carries from epoch to epoch; all of it goes into last.pt."""
+
+    epochs: int  # planned epochs: train.epochs, or fewer to fit train.time_limit
+    epoch: int = 0  # epochs completed
+    best: float = -1.0  # best val mAP50-95 so far
+    stale: int = 0  # epochs since the best
+    seconds: float = 0.0  # wall clock spent in completed epochs
+
+
+def class_weights(config: Config, dataset: Dataset, images: list[ImageLabels]) -> torch.Tensor:
+    """(C,) per-class weights of the classification loss, normalised to mean 1 over the classes present."""
+    setting = config.train.class_weights
+    if setting == "none":
+        return torch.ones(len(dataset.classes))
+    if isinstance(setting, dict):
+        unknown = sorted(set(setting) - set(dataset.classes))
+        if unknown:
+            raise ConfigError(f"train.class_weights names {unknown}, not in the data set's classes {dataset.classes}")
+        return torch.tensor([float(setting.get(name, 1.0)) for name in dataset.classes])
+    counts = np.bincount(np.concatenate([im.labels.class_ids for im in images] + [np.zeros(0, np.int64)]),
+                         minlength=len(dataset.classes)).astype(np.float64)
+    # inverse square root: rare classes (heat shields, descent stages) weigh more, without letting
+    # a class with three examples dominate the loss
+    weights = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32)
+
+
+def split_data(dataset: Dataset) -> tuple[list[ImageLabels], list[ImageLabels]]:
+    """(train, val) frames: the data set's own val split, else every 10th training frame."""
+    train = dataset.splits.get("train", [])
+    if not train:
+        raise ConfigError(f"{dataset.root}: the data set has no train split")
+    if dataset.splits.get("val"):
+        return train, dataset.splits["val"]
+    return [im for i, im in enumerate(train) if i % 10 != 9], train[9::10]
+
+
+def validate(model: Detector, root: Path, images: list[ImageLabels], classes: list[str], config: Config) -> Evaluation:
+    predictions = [
+        predict_image(model, read_frame(root / im.file_name).image, config.preprocess, config.train.val_conf, NMS_IOU, config.train.max_det)
+        for im in images
+    ]
+    return evaluate(images, predictions, classes, max_dets=config.train.max_det)
+
+
+def train(config: Config, data: str | Path, out: str | Path, resume: bool = False) -> Path:
+    """Train on the COCO/YOLO data set at `data`; write the run into `out`; return the best checkpoint."""
+    out = Path(out)
+    tc = config.train
+    dataset = load_dataset(data)
+    train_images, val_images = split_data(dataset)
+    classes = dataset.classes
+    torch.manual_seed(tc.seed)
+    torch.use_deterministic_algorithms(tc.deterministic)
+
+    model = Detector(len(classes), config.model.width).to(memory_format=torch.channels_last)
+    ema = AveragedModel(model, avg_fn=ema_update(tc.ema_decay), use_buffers=True)
+    criterion = DetectionLoss(len(classes), model.strides, class_weights(config, dataset, train_images))
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # conv weights; not norms and biases
+    rest = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=tc.lr)
+    steps_per_epoch = max(1, len(train_images) // tc.batch)
+    warmup = tc.warmup_epochs * steps_per_epoch
+    run = Run(epochs=tc.epochs)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        total = run.epochs * steps_per_epoch  # read each step: a time limit may shorten the plan
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    if resume:
+        state = load_checkpoint(out / "last.pt")
+        ema.module.load_state_dict(state["state_dict"])
+        state = state["train_state"]
+        model.load_state_dict(state["model"])
+        ema.n_averaged.fill_(state["ema_updates"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        run.__dict__.update(state["run"])  # in place: lr_factor reads this object
+        _keep_rows(out / "metrics.csv", run.epoch)
+    else:
+        if (out / "last.pt").exists():
+            raise ConfigError(f"{out}: holds a run already; pass --resume to continue it, or choose another folder")
+        out.mkdir(parents=True, exist_ok=True)
+
+    aug = AugmentConfig(size=tc.imgsz)
+    frames = Frames(dataset.root, train_images, config.preprocess, aug, tc.seed)
+    while run.epoch < run.epochs:
+        epoch, start = run.epoch, time.perf_counter()
+        frames.epoch = epoch
+        loader = torch.utils.data.DataLoader(
+            frames, batch_size=tc.batch, shuffle=True, drop_last=True, num_workers=tc.workers, collate_fn=collate,
+            generator=torch.Generator().manual_seed(tc.seed * 1000 + epoch),  # the epoch's order, same on resume
+        )
+        model.train()
+        losses = []
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.epochs}", unit="batch", disable=None)
+        for images, targets in bar:
+            loss = criterion(model(images), targets, image_size=tuple(images.shape[2:]))["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            optimizer.step()
+            scheduler.step()
+            ema.update_parameters(model)
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", img_s=f"{len(losses) * tc.batch / (time.perf_counter() - start):.1f}")
+
+        result = validate(ema.module, dataset.root, val_images, classes, config)
+        score = result.stats["mAP50-95"]
+        improved = score > run.best
+        seconds = time.perf_counter() - start
+        run.epoch, run.best, run.stale = epoch + 1, max(score, run.best), 0 if improved else run.stale + 1
+        run.seconds += seconds
+        if tc.time_limit_min:
+            # re-plan after every epoch from the last one's time, so the cosine decay ends on time
+            # (the first epoch is slow to validate: an untrained model fills max_det with boxes)
+            left = int((tc.time_limit_min * 60 - run.seconds) / seconds)
+            run.epochs = min(tc.epochs, run.epoch + max(0, left))
+        row = [epoch + 1, np.mean(losses) if losses else float("nan"), scheduler.get_last_lr()[0],
+               score, result.stats["mAP50"], result.stats["mAP_small"], seconds]
+        _append_row(out / "metrics.csv", row)
+        content = {
+            "model": {"num_classes": len(classes), "width": config.model.width},
+            "classes": classes, "preprocess": config.preprocess, "train_args": config.model_dump(mode="json"),
+            "data": str(data), "state_dict": ema.module.state_dict(), "metrics": {**result.stats, "epoch": epoch + 1},
+        }
+        train_state = {"model": model.state_dict(), "ema_updates": int(ema.n_averaged), "run": dict(vars(run)),
+                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+        save_checkpoint(out / "last.pt", {**content, "train_state": train_state})
+        if improved:
+            save_checkpoint(out / "best.pt", content)
+        plot_metrics(out / "metrics.csv", out / "results.png")
+        tqdm.write(f"epoch {epoch + 1}: loss {row[1]:.3f}  val mAP50-95 {score:.3f}  mAP50 {row[4]:.3f}  ({row[-1]:.0f} s)")
+        if run.stale >= tc.patience:
+            tqdm.write(f"no better val mAP50-95 for {tc.patience} epochs: stopping early")
+            break
+    return out / "best.pt"
+
+
+def _append_row(path: Path, row: list) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(METRICS)
+        writer.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+
+
+def _keep_rows(path: Path, epochs: int) -> None:
+    """Drop metrics rows past the resumed epoch: a run killed after writing them repeats those epochs."""
+    if path.exists():
+        rows = list(csv.reader(path.open()))
+        with path.open("w", newline="") as f:
+            csv.writer(f).writerows(rows[: epochs + 1])
+
+
+def plot_metrics(csv_path: Path, png_path: Path) -> None:
+    """results.png: training loss and val mAP per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a training server
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(csv_path.open()))
+    epochs = [int(r["epoch"]) for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [float(r["train_loss"]) for r in rows], marker="o")
+    left.set(title="training loss", xlabel="epoch", ylabel="loss")
+    for key in ("mAP50", "mAP50-95", "mAP_small"):
+        right.plot(epochs, [float(r[key]) for r in rows], marker="o", label=key)
+    right.set(title="validation (EMA weights)", xlabel="epoch", ylabel="COCO mAP", ylim=(0, 1))
+    right.legend()
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

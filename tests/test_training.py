@@ -1,0 +1,132 @@
+"""Training end to end at a tiny size: loss falls, resume is exact, checkpoints are safe, formats agree."""
+
+import csv
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from models.detector import Detector
+from models.loss import DetectionLoss
+from pipeline import training
+from pipeline.augment import AugmentConfig
+from pipeline.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pipeline.cli import EXIT_OK, main
+from pipeline.config import load_config
+from pipeline.dataset import load_dataset, save_dataset
+from pipeline.synth.generate import generate_dataset
+
+TINY = ["model.width=0.25", "train.batch=4", "train.imgsz=128", "train.workers=0", "train.deterministic=true",
+        "train.warmup_epochs=0.5", "train.lr=0.003", "train.max_det=50", "synth.splits={train: 0.75, val: 0.25}",
+        "synth.empty_fraction=0"]
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    """16 small generated frames: 12 train, 4 val."""
+    out = tmp_path_factory.mktemp("data") / "synth"
+    return generate_dataset(out, n=16, seed=5, config=load_config(overrides=TINY + ["synth.camera=nav"]), size=(160, 160))
+
+
+def losses(run) -> list[float]:
+    return [float(row["train_loss"]) for row in csv.DictReader((run / "metrics.csv").open())]
+
+
+def test_tiny_training_run_loss_falls_and_writes_its_files(frames, tmp_path):
+    config = load_config(overrides=TINY + ["train.epochs=8"])
+    best = training.train(config, frames, tmp_path / "run")
+    history = losses(tmp_path / "run")
+    assert len(history) == 8 and history[-1] < 0.8 * history[0]
+    for name in ("last.pt", "best.pt", "metrics.csv", "results.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+    state = load_checkpoint(best)
+    assert state["classes"] == load_dataset(frames).classes
+    assert state["preprocess"] == config.preprocess and state["model"]["width"] == 0.25
+    assert "mAP50-95" in state["metrics"] and "train_state" not in state
+
+
+def test_resumed_run_ends_with_the_same_weights(frames, tmp_path, monkeypatch):
+    config = load_config(overrides=TINY + ["train.epochs=2"])
+    training.train(config, frames, tmp_path / "straight")
+
+    real_plot, calls = training.plot_metrics, []
+
+    def killed_after_first_epoch(*args):
+        real_plot(*args)
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C right after last.pt was written
+
+    monkeypatch.setattr(training, "plot_metrics", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, frames, tmp_path / "resumed")
+    assert main(["train", "--resume", "--out", str(tmp_path / "resumed")]) == EXIT_OK
+
+    straight, resumed = (load_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "resumed"))
+    for key, tensor in straight["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][key]), key
+    for key, tensor in straight["train_state"]["model"].items():
+        assert torch.equal(tensor, resumed["train_state"]["model"][key]), key
+    assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")
+
+
+def test_new_run_refuses_to_overwrite_a_run(frames, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    save_checkpoint(tmp_path / "run" / "last.pt", {"model": {}, "classes": [], "preprocess": [], "state_dict": {}})
+    assert main(["train", str(frames), "--out", str(tmp_path / "run")] + TINY) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this ran while loading",))
+
+
+def test_checkpoint_with_a_pickled_object_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "debris-checkpoint", "version": 1, "payload": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(path)
+
+
+def test_files_that_are_not_checkpoints_are_named_and_explained(tmp_path):
+    (tmp_path / "text.pt").write_text("hello")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    torch.save({"format": "debris-checkpoint", "version": 99}, tmp_path / "future.pt")
+    (tmp_path / "pickle.pt").write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(CheckpointError, match="text.pt: not a debris checkpoint"):
+        load_checkpoint(tmp_path / "text.pt")
+    with pytest.raises(CheckpointError, match="no 'debris-checkpoint' format tag"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_checkpoint(tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+def first_batch_loss(data) -> float:
+    dataset = load_dataset(data)
+    train_images, _ = training.split_data(dataset)
+    frames = training.Frames(dataset.root, train_images, load_config().preprocess, AugmentConfig(size=128), seed=0)
+    images, targets = training.collate([frames[i] for i in range(4)])
+    torch.manual_seed(0)
+    model = Detector(len(dataset.classes), 0.25)
+    criterion = DetectionLoss(len(dataset.classes), model.strides)
+    return criterion(model(images), targets, image_size=(128, 128))["loss"].item()
+
+
+def test_yolo_and_coco_copies_of_a_data_set_give_the_same_first_batch_loss(frames, tmp_path):
+    yolo = save_dataset(load_dataset(frames), tmp_path / "yolo", "yolo")
+    assert first_batch_loss(yolo) == pytest.approx(first_batch_loss(frames), rel=1e-4)
+
+
+def test_class_weights_favour_rare_classes(frames):
+    dataset = load_dataset(frames)
+    images = dataset.splits["train"]
+    weights = training.class_weights(load_config(), dataset, images)
+    counts = np.bincount(np.concatenate([im.labels.class_ids for im in images]), minlength=len(dataset.classes))
+    present = np.flatnonzero(counts)
+    rare, common = present[np.argmin(counts[present])], present[np.argmax(counts[present])]
+    assert weights[rare] >= weights[common]
+    assert weights[present].mean().item() == pytest.approx(1.0)
