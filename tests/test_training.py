@@ -34,10 +34,10 @@ def losses(run) -> list[float]:
 
 
 def test_tiny_training_run_loss_falls_and_writes_its_files(frames, tmp_path):
-    config = load_config(overrides=TINY + ["train.epochs=8"])
+    config = load_config(overrides=TINY + ["train.epochs=16", "train.lr=0.01", "train.patience=100"])
     best = training.train(config, frames, tmp_path / "run")
     history = losses(tmp_path / "run")
-    assert len(history) == 8 and history[-1] < 0.95 * history[0]
+    assert len(history) == 16 and np.mean(history[-3:]) < 0.93 * np.mean(history[:3])
     for name in ("last.pt", "best.pt", "metrics.csv", "results.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
     state = load_checkpoint(best)
