@@ -17,7 +17,7 @@ PRE_NMS_TOPK = 1000  # candidates per image kept for NMS; more only costs time
 
 
 def boxes(raw_boxes: Tensor, points: Tensor) -> Tensor:
-    """(..., A, 4) regression values (dx, dy, log w, log h) in strides, (A, 3) points -> (..., A, 4) xyxy pixels.
+    """(..., A, 4) box values (dx, dy, log w, log h) in strides, (A, 3) points -> (..., A, 4) xyxy pixels.
 
     Centre offset and log-size (as in YOLOX) rather than distances to the four sides (FCOS):
     a 4 px object can lie between two stride-8 points, so its box must be able to exclude the

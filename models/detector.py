@@ -8,8 +8,9 @@ Dense 3x3 convs, BatchNorm and SiLU only. Boxes and their loss: models/decode.py
 
 Measured (torch 2.14.1, 2 threads, channels_last, shared noisy 2-core AMD EPYC; medians):
   0.480 M parameters, 1.454 GFLOPs at 1x3x640x640 (FlopCounterMode)
-  forward 9.3 ms per 640x640 tile in batches of 8; 5.6 ms for one 640x480 navigation frame
+  forward 9.3-11 ms per 640x640 tile in batches of 8; 5.6-6 ms for one 640x480 navigation frame
   training step 59-70 ms: batch 8 of 320x320, forward + DetectionLoss + backward + AdamW
+  (under another busy process, 2 threads on 2 cores collapse: 13x slower; use 1 thread then)
 Why this one: trained 3,000 steps (batch 8, 320x320, ~4 min) on 320 synthetic frames, mAP50 on
 500 frames of unseen seeds; all ReLU but the last row:
   no block at stride 8, head 48 ch                1.38 GFLOPs  mAP50 0.318
@@ -21,11 +22,11 @@ Why this one: trained 3,000 steps (batch 8, 320x320, ~4 min) on 320 synthetic fr
   this layout with SiLU                           1.45 GFLOPs  0.362, mAP50-95 0.180 vs 0.170,
                                                   recall of < 16 px objects 0.50 vs 0.43;
                                                   same inference time, training step +5-10%
-  (ATSS vs TAL assignment on the first row's layout: 0.303 vs 0.247, see models/loss.py)
+  (ATSS vs TAL assignment, on a near copy of the first row: 0.303 vs 0.247; see models/loss.py)
 Depthwise convs: on this CPU a dense 3x3 conv runs at ~260 GFLOP/s, a depthwise 3x3 + 1x1 pair at
 ~90 and a depthwise 5x5 + 1x1 at ~30 (64 ch, 80x80). A NanoDet-like depthwise head (2 x dw3x3+1x1,
 64 ch) took 12-13.5 ms per tile at 1.40 GFLOPs against 10-12 ms dense; depthwise blocks everywhere
-cut FLOPs to 1.10 G yet ran no faster (11-13 ms) and trained slower. FLOPs at stride 4-8 dominate
+cut FLOPs to 1.10 G yet ran no faster (11-13 ms) nor trained faster. FLOPs at stride 4-8 dominate
 (each 3x3 conv at stride 8 costs 57,600 x c^2 MACs per 640 tile), so channels stay narrow there.
 A stride-4 level would need its head at 160x160: ~4x the cost of the stride-8 head; instead the
 box encoding (centre offset + log size) lets a stride-8 point box a 4 px object off its centre.
@@ -53,9 +54,9 @@ def conv_bn(c_in: int, c_out: int, k: int = 3, stride: int = 1, act: bool = True
 class Stem(nn.Module):
     """3x3 stride-2 conv on [0, 1] RGB with the mean/std normalisation folded into its weights.
 
-    A separate (x - mean) / std pass over a 3-channel channels_last tensor cost more than this
-    conv (3.6 ms per 640 tile, measured); folding it is exact except that zero padding is black
-    in input space rather than the mean colour.
+    A separate (x - mean) / std pass over a 3-channel channels_last tensor made the whole
+    forward 30% slower (+3.5 ms per 640 tile, measured); folding it is exact except that zero
+    padding is black in input space rather than the mean colour.
     """
 
     def __init__(self, c_out: int):
@@ -88,7 +89,7 @@ class CSP(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.split = conv_bn(c, c, 1)
-        self.blocks = nn.Sequential(Residual(c // 2))  # a Sequential so that deeper variants keep the checkpoint keys
+        self.blocks = nn.Sequential(Residual(c // 2))  # a Sequential: deeper variants keep the same keys
         self.merge = conv_bn(c, c, 1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -112,7 +113,7 @@ class Detector(nn.Module):
         self.s16 = nn.Sequential(conv_bn(c[2], c[3], stride=2), CSP(c[3]))
         self.s32 = nn.Sequential(conv_bn(c[3], c[4], stride=2), CSP(c[4]))
         self.lateral = nn.ModuleList(conv_bn(ci, n, 1, act=False) for ci in c[2:])
-        # Parachutes can fill a 640 tile: a stride-64 level gives them a 10x10 grid of big-context points.
+        # Parachutes can fill a 640 tile: a stride-64 level gives them a 10x10 grid of wide-context points.
         self.down64 = conv_bn(n, n, stride=2)
         # One set of head weights for every level (an object looks alike at any scale, and each weight
         # sees the examples of all levels); BatchNorm per level, whose activation statistics differ.
@@ -141,7 +142,9 @@ class Detector(nn.Module):
         return torch.cat(out, 2).transpose(1, 2)
 
 
-def points(strides: tuple[int, ...], height: int, width: int, device: torch.device | str | None = None) -> Tensor:
+def points(
+    strides: tuple[int, ...], height: int, width: int, device: torch.device | str | None = None
+) -> Tensor:
     """(A, 3) x, y centre in input pixels and stride of every output point: level by level, row-major.
 
     height, width: the input's. A level has ceil(height / s) rows: the stride-64 level of a
@@ -150,7 +153,9 @@ def points(strides: tuple[int, ...], height: int, width: int, device: torch.devi
     out = []
     for s in strides:
         rows, cols = -(-height // s), -(-width // s)
-        ys, xs = torch.meshgrid(torch.arange(rows, device=device), torch.arange(cols, device=device), indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(rows, device=device), torch.arange(cols, device=device), indexing="ij"
+        )
         xy = torch.stack([xs, ys], -1).reshape(-1, 2).float().add(0.5).mul(s)
         out.append(torch.cat([xy, torch.full((len(xy), 1), float(s), device=device)], 1))
     return torch.cat(out)

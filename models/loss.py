@@ -41,7 +41,7 @@ def paired_iou(a: Tensor, b: Tensor) -> Tensor:
 
 
 def atss(points: Tensor, level_sizes: list[int], gt: Tensor) -> tuple[Tensor, Tensor]:
-    """Positive points of one image: (A, 3) points, (M, 4) xyxy objects (M >= 1) -> (A,) bool, (A,) object index."""
+    """Positives of one image: (A, 3) points, (M, 4) xyxy objects, M >= 1 -> (A,) bool, (A,) object index."""
     xy, stride = points[:, :2], points[:, 2:]
     anchors = torch.cat([xy - stride * ANCHOR_SCALE / 2, xy + stride * ANCHOR_SCALE / 2], 1)
     iou = box_iou(anchors, gt)  # (A, M)
@@ -74,12 +74,17 @@ class DetectionLoss(nn.Module):
     def __init__(self, num_classes: int, strides: tuple[int, ...], class_weights: Tensor | None = None):
         super().__init__()
         self.num_classes, self.strides = num_classes, tuple(strides)
-        weights = torch.ones(num_classes) if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+        weights = torch.ones(num_classes) if class_weights is None else torch.as_tensor(class_weights).float()
         self.register_buffer("class_weights", weights, persistent=False)
 
-    def forward(self, raw: Tensor, targets: list[dict[str, Tensor]], image_size: tuple[int, int]) -> dict[str, Tensor]:
-        """raw (B, A, 4 + C) from Detector; targets: B dicts of boxes (M, 4) xyxy pixels and labels (M,) int64;
-        image_size (H, W) of the batch -> {"loss": total, "cls": ..., "box": ...} scalars (parts detached)."""
+    def forward(
+        self, raw: Tensor, targets: list[dict[str, Tensor]], image_size: tuple[int, int]
+    ) -> dict[str, Tensor]:
+        """Scalars {"loss": total to backpropagate, "cls": ..., "box": ... (parts, detached)}.
+
+        raw: (B, A, 4 + C) from Detector; image_size: (H, W) of the batch;
+        targets: B dicts of boxes (M, 4) float xyxy pixels and labels (M,) int64, M may be 0.
+        """
         height, width = image_size
         raw = raw.float()
         pts = make_points(self.strides, height, width, raw.device)
@@ -106,7 +111,8 @@ class DetectionLoss(nn.Module):
         qfl = qfl * (logits.sigmoid() - quality).abs().pow(2) * self.class_weights
         loss_cls = qfl.sum() / num_pos
         if n_pos:
-            loss_box = complete_box_iou_loss(torch.cat(pos_pred), torch.cat(pos_gt), reduction="sum") / num_pos
+            loss_box = complete_box_iou_loss(torch.cat(pos_pred), torch.cat(pos_gt), reduction="sum")
+            loss_box = loss_box / num_pos
         else:
             loss_box = raw.new_zeros(())
         loss = loss_cls + BOX_WEIGHT * loss_box

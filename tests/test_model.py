@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops import box_iou
@@ -9,6 +10,16 @@ from models.detector import Detector, points
 from models.loss import DetectionLoss
 
 NUM_CLASSES = 5
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from a second thread, and 2 threads on 2 cores with another busy
+    process run 10-80x slower (measured): one thread keeps these tests at seconds on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_budget_params_and_flops_at_640():
@@ -30,7 +41,8 @@ def test_output_matches_points_and_num_classes_sets_the_head():
     s = model.strides
     assert len(pts) == sum((128 // k) * (192 // k) for k in s)
     # level-major, then row-major: the first point is the finest level's top-left cell
-    assert pts[0].tolist() == [s[0] / 2, s[0] / 2, s[0]] and pts[1].tolist() == [1.5 * s[0], s[0] / 2, s[0]]
+    assert pts[0].tolist() == [s[0] / 2, s[0] / 2, s[0]]
+    assert pts[1].tolist() == [1.5 * s[0], s[0] / 2, s[0]]
     assert pts[-1].tolist() == [192 - s[-1] / 2, 128 - s[-1] / 2, s[-1]]
 
 
@@ -47,11 +59,12 @@ def test_channels_last_gives_the_same_output():
     x = torch.rand(1, 3, 64, 128)
     with torch.no_grad():
         ref = model(x)
-        out = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+        model = model.to(memory_format=torch.channels_last)
+        out = model(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
 
 
-def toy_batch(n: int = 4, size: int = 128, seed: int = 0) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+def toy_batch(n: int = 4, size: int = 128, seed: int = 0) -> tuple[torch.Tensor, list[dict]]:
     """Noise images holding a bright rectangle (class 0) and a dark one (class 1), in [0, 1] RGB."""
     rng = np.random.default_rng(seed)
     images, targets = [], []
@@ -67,7 +80,8 @@ def toy_batch(n: int = 4, size: int = 128, seed: int = 0) -> tuple[torch.Tensor,
             boxes.append([x, y, x + w, y + h])
             labels.append(label)
         images.append(torch.from_numpy(img).permute(2, 0, 1).float() / 255)
-        targets.append({"boxes": torch.tensor(boxes, dtype=torch.float32), "labels": torch.tensor(labels)})
+        boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+        targets.append({"boxes": boxes, "labels": torch.tensor(labels, dtype=torch.int64)})
     return torch.stack(images), targets
 
 
@@ -91,8 +105,8 @@ def test_class_weights_change_the_loss():
     images, targets = toy_batch(2)
     raw = model(images)
     plain = DetectionLoss(2, model.strides)(raw, targets, images.shape[2:])["loss"]
-    weighted = DetectionLoss(2, model.strides, class_weights=torch.tensor([1.0, 5.0]))(raw, targets, images.shape[2:])
-    assert weighted["loss"] > plain
+    weighted = DetectionLoss(2, model.strides, class_weights=torch.tensor([1.0, 5.0]))
+    assert weighted(raw, targets, images.shape[2:])["loss"] > plain
 
 
 def test_training_lowers_the_loss_and_overfits_four_images():
@@ -122,8 +136,8 @@ def test_training_lowers_the_loss_and_overfits_four_images():
 STRIDES = (8, 16, 32, 64)
 
 
-def hand_built_raw(entries: list[tuple[int, list[float], int, float]], num_classes: int = 3) -> torch.Tensor:
-    """(1, A, 4 + C) raw output for a 64x64 input: every logit -10 except (point, box values, class, logit) entries."""
+def hand_built_raw(entries: list[tuple[int, list[float], int, float]], num_classes=3) -> torch.Tensor:
+    """(1, A, 4 + C) raw output of a 64x64 input: all logits -10 but the (point, box, class, logit) entries."""
     raw = torch.zeros(1, len(points(STRIDES, 64, 64)), 4 + num_classes)
     raw[..., 4:] = -10.0
     for index, box, label, logit in entries:
@@ -141,10 +155,12 @@ BOX_B = (69, [0.0, 0.0, LOG2, LOG2], 2, 0.0)
 
 def test_decode_gives_the_hand_built_boxes_best_first():
     pts = points(STRIDES, 64, 64)
-    [(boxes, scores, class_ids)] = decode(hand_built_raw([BOX_B, BOX_A]), pts, conf=0.3, iou=0.5, max_det=10)
+    raw = hand_built_raw([BOX_B, BOX_A])
+    [(boxes, scores, class_ids)] = decode(raw, pts, conf=0.3, iou=0.5, max_det=10)
     torch.testing.assert_close(boxes, torch.tensor([[8.0, -6.0, 24.0, 26.0], [8.0, 8.0, 40.0, 40.0]]))
     torch.testing.assert_close(scores, torch.tensor([2.0, 0.0]).sigmoid())
-    assert class_ids.tolist() == [1, 2] and boxes.dtype == torch.float32 and class_ids.dtype == torch.int64
+    assert class_ids.tolist() == [1, 2]
+    assert boxes.dtype == torch.float32 and class_ids.dtype == torch.int64
 
 
 def test_decode_respects_conf_max_det_and_class_filter():
