@@ -1,4 +1,4 @@
-"""Detector code and the shipped checkpoint (models/weights/)."""
+"""The detector network and the shipped checkpoint (models/weights/)."""
 
 from pathlib import Path
 

@@ -100,7 +100,7 @@ class CSP(nn.Module):
         return self.merge(torch.cat([a, self.blocks(b)], 1))
 
 
-class Detector(nn.Module):
+class DetectorNet(nn.Module):
     """Backbone to stride 32, top-down FPN on strides 8-32 plus a stride-64 level, one shared head."""
 
     def __init__(self, num_classes: int, width: float = 1.0):

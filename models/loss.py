@@ -82,7 +82,7 @@ class DetectionLoss(nn.Module):
     ) -> dict[str, Tensor]:
         """Scalars {"loss": total to backpropagate, "cls": ..., "box": ... (parts, detached)}.
 
-        raw: (B, A, 4 + C) from Detector; image_size: (H, W) of the batch;
+        raw: (B, A, 4 + C) from DetectorNet; image_size: (H, W) of the batch;
         targets: B dicts of boxes (M, 4) float xyxy pixels and labels (M,) int64, M may be 0.
         """
         height, width = image_size

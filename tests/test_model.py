@@ -6,7 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops import box_iou
 
 from models.decode import decode
-from models.detector import Detector, points
+from models.detector import DetectorNet, points
 from models.loss import DetectionLoss
 
 NUM_CLASSES = 5
@@ -23,7 +23,7 @@ def one_thread():
 
 
 def test_budget_params_and_flops_at_640():
-    model = Detector(NUM_CLASSES).eval()
+    model = DetectorNet(NUM_CLASSES).eval()
     assert sum(p.numel() for p in model.parameters()) <= 1.5e6
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.rand(1, 3, 640, 640))
@@ -33,7 +33,7 @@ def test_budget_params_and_flops_at_640():
 def test_output_matches_points_and_num_classes_sets_the_head():
     torch.manual_seed(0)
     for num_classes in (2, 7):
-        model = Detector(num_classes, width=0.5).eval()
+        model = DetectorNet(num_classes, width=0.5).eval()
         with torch.no_grad():
             raw = model(torch.rand(2, 3, 128, 192))
         pts = points(model.strides, 128, 192, raw.device)
@@ -47,7 +47,7 @@ def test_output_matches_points_and_num_classes_sets_the_head():
 
 
 def test_a_navigation_frame_needs_no_padding_to_the_largest_stride():
-    model = Detector(NUM_CLASSES, width=0.5).eval()
+    model = DetectorNet(NUM_CLASSES, width=0.5).eval()
     with torch.no_grad():
         raw = model(torch.rand(1, 3, 480, 640))
     assert raw.shape[1] == len(points(model.strides, 480, 640)) == 80 * 60 + 40 * 30 + 20 * 15 + 10 * 8
@@ -55,7 +55,7 @@ def test_a_navigation_frame_needs_no_padding_to_the_largest_stride():
 
 def test_channels_last_gives_the_same_output():
     torch.manual_seed(0)
-    model = Detector(NUM_CLASSES, width=0.5).eval()
+    model = DetectorNet(NUM_CLASSES, width=0.5).eval()
     x = torch.rand(1, 3, 64, 128)
     with torch.no_grad():
         ref = model(x)
@@ -87,7 +87,7 @@ def toy_batch(n: int = 4, size: int = 128, seed: int = 0) -> tuple[torch.Tensor,
 
 def test_loss_is_finite_and_positive_with_and_without_objects():
     torch.manual_seed(0)
-    model = Detector(2, width=0.5)
+    model = DetectorNet(2, width=0.5)
     criterion = DetectionLoss(2, model.strides)
     images, targets = toy_batch(2)
     empty = [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}] * 2
@@ -101,7 +101,7 @@ def test_loss_is_finite_and_positive_with_and_without_objects():
 
 def test_class_weights_change_the_loss():
     torch.manual_seed(0)
-    model = Detector(2, width=0.5)
+    model = DetectorNet(2, width=0.5)
     images, targets = toy_batch(2)
     raw = model(images)
     plain = DetectionLoss(2, model.strides)(raw, targets, images.shape[2:])["loss"]
@@ -111,7 +111,7 @@ def test_class_weights_change_the_loss():
 
 def test_training_lowers_the_loss_and_overfits_four_images():
     torch.manual_seed(0)
-    model = Detector(2, width=0.5)
+    model = DetectorNet(2, width=0.5)
     criterion = DetectionLoss(2, model.strides)
     images, targets = toy_batch(4)
     opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
