@@ -1,8 +1,9 @@
 """Box conversions: the one place where xyxy meets the formats files use.
 
 Inside the code boxes are xyxy pixels. COCO stores [x, y, w, h] pixels; YOLO stores
-cx, cy, w, h normalised by the image size. Arrays are (N, 4); maths is done in float64 so a
-round trip through a file loses nothing visible.
+cx, cy, w, h normalised by the image size; Label Studio stores x, y, w, h in percent of the
+image size. Arrays are (N, 4); maths is done in float64 so a round trip through a file loses
+nothing visible.
 """
 
 from __future__ import annotations
@@ -36,3 +37,9 @@ def yolo_to_xyxy(cxcywh: np.ndarray, width: int, height: int) -> np.ndarray:
     b = b * np.array([width, height, width, height], dtype=np.float64)
     half_w, half_h = b[:, 2] / 2, b[:, 3] / 2
     return np.stack([b[:, 0] - half_w, b[:, 1] - half_h, b[:, 0] + half_w, b[:, 1] + half_h], axis=1)
+
+
+def xyxy_to_percent(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N, 4) x1 y1 x2 y2 pixels -> (N, 4) x y w h in percent (0-100) of the image size, float64."""
+    scale = np.array([width, height, width, height], dtype=np.float64)
+    return xyxy_to_xywh(xyxy) / scale * 100

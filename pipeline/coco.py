@@ -2,9 +2,11 @@
 
 Category ids in a file are arbitrary (often 1-based, sometimes with gaps): they become class
 ids in ascending category-id order, and are written back as class id + 1. Boxes are
-[x, y, w, h] pixels in the file and xyxy everywhere else. file_names are relative to the
-JSON's folder; absolute ones and ones that climb out of it with `..` are refused, so a label
-file cannot point the checker or the converter at arbitrary files on the disk.
+[x, y, w, h] pixels in the file and xyxy everywhere else. An annotation may carry a "score"
+in [0, 1] (predictions, as pycocotools' loadRes reads them); without one it is ground truth,
+score 1. file_names are relative to the JSON's folder; absolute ones and ones that climb out
+of it with `..` are refused, so a label file cannot point the checker or the converter at
+arbitrary files on the disk.
 """
 
 from __future__ import annotations
@@ -62,24 +64,33 @@ def read_coco(path: Path) -> tuple[list[str], list[ImageLabels], list[Problem]]:
     class_of = {category_id: i for i, category_id in enumerate(sorted(categories))}
     out = []
     for image_id, (file_name, width, height) in images.items():
-        xywh = np.array([box for box, _ in boxes[image_id]], dtype=np.float64).reshape(-1, 4)
+        xywh = np.array([box for box, _, _ in boxes[image_id]], dtype=np.float64).reshape(-1, 4)
         # boxes overhang by at most BOX_TOLERANCE here; clipping keeps every later stage inside the image
         xyxy = np.clip(xywh_to_xyxy(xywh), 0, [width, height, width, height])
-        class_ids = [class_of[category_id] for _, category_id in boxes[image_id]]
-        out.append(ImageLabels(file_name, width, height, Detections.from_labels(xyxy, class_ids)))
+        scores = [score for _, _, score in boxes[image_id]]
+        class_ids = [class_of[category_id] for _, category_id, _ in boxes[image_id]]
+        out.append(ImageLabels(file_name, width, height, Detections(xyxy, scores, class_ids)))
     return [categories[i] for i in sorted(categories)], out, problems
 
 
-def write_coco(path: Path, classes: list[str], images: list[ImageLabels]) -> None:
-    """Write one split as a COCO detection file: ids count from 1, category id = class id + 1."""
+def write_coco(path: Path, classes: list[str], images: list[ImageLabels], scores: bool = False) -> None:
+    """Write one split as a COCO detection file: ids count from 1, category id = class id + 1.
+
+    scores: give every annotation a "score" (5 decimals), for predictions; CVAT's COCO 1.0
+    import and pycocotools' loadRes both accept the extra key.
+    """
     annotations = []
     for image_id, image in enumerate(images, 1):
-        for xywh, class_id in zip(xyxy_to_xywh(image.labels.xyxy).tolist(), image.labels.class_ids.tolist()):
+        labels = image.labels
+        rows = zip(xyxy_to_xywh(labels.xyxy).tolist(), labels.class_ids.tolist(), labels.scores.tolist())
+        for xywh, class_id, score in rows:
             x, y, w, h = (round(v, 4) for v in xywh)  # 1e-4 px is far below any labelling precision
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": class_id + 1,
                 "bbox": [x, y, w, h], "area": round(w * h, 4), "iscrowd": 0,
             })
+            if scores:
+                annotations[-1]["score"] = round(score, 5)
     data = {
         "info": {"description": f"written by debris {__version__}"},
         "images": [
@@ -166,9 +177,9 @@ def _read_annotations(
     bad_images: set[int],
     bad_categories: set[int],
     report: Report,
-) -> dict[int, list[tuple[list[float], int]]]:
-    """Valid boxes per image id: [([x, y, w, h], category id), ...], in file order."""
-    boxes: dict[int, list[tuple[list[float], int]]] = {image_id: [] for image_id in images}
+) -> dict[int, list[tuple[list[float], int, float]]]:
+    """Valid boxes per image id: [([x, y, w, h], category id, score), ...], in file order."""
+    boxes: dict[int, list[tuple[list[float], int, float]]] = {image_id: [] for image_id in images}
     first_id: dict[int, int] = {}
     for i, entry in enumerate(entries):
         where = _where("annotations", i, entry)
@@ -200,10 +211,13 @@ def _read_annotations(
         elif image_id in images and _outside(box, *images[image_id][1:]):
             width, height = images[image_id][1:]
             errors.append(f"bbox {box} lies outside the {width}x{height} image (tolerance {BOX_TOLERANCE} px)")
+        score = entry.get("score", 1.0)
+        if not (_is_number(score) and 0 <= score <= 1):
+            errors.append(f"score must be a number in [0, 1], got {score!r}")
         for message in errors:
             report(where, message)
         if not errors:
-            boxes[image_id].append((box, category_id))
+            boxes[image_id].append((box, category_id, float(score)))
     return boxes
 
 

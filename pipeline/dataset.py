@@ -24,7 +24,10 @@ MAX_SHOWN = 5  # problems quoted in a DatasetError message; `debris check` lists
 
 @dataclass
 class ImageLabels:
-    """One image and its ground truth: labels.xyxy (N, 4) pixels inside the image, scores 1."""
+    """One image and its boxes: labels.xyxy (N, 4) pixels inside the image.
+
+    labels.scores are 1 for ground truth and the model's confidence for predictions.
+    """
 
     file_name: str  # posix path relative to Dataset.root
     width: int

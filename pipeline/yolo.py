@@ -4,8 +4,10 @@ data.yaml gives `path` (the root; relative to the yaml's folder, the yaml's fold
 `train` / `val` / `test` (folders of images under the root, or lists of them) and `names`
 (a list, or {id: name}). The labels of root/.../images/.../x.jpg are in
 root/.../labels/.../x.txt (the last `images` folder becomes `labels`), one box a line:
-`class cx cy w h`, normalised by the image size. No label file means no objects. The image
-size comes from the image header, so each image is opened but never decoded.
+`class cx cy w h`, normalised by the image size, optionally followed by the confidence in
+[0, 1] (Ultralytics' save_conf; without it the box is ground truth, score 1). No label file
+means no objects. The image size comes from the image header, so each image is opened but
+never decoded.
 """
 
 from __future__ import annotations
@@ -78,13 +80,7 @@ def write_yolo(root: Path, classes: list[str], splits: dict[str, list[ImageLabel
     """
     for images in splits.values():
         for image in images:
-            cxcywh = xyxy_to_yolo(image.labels.xyxy, image.width, image.height)
-            # 8 decimals: 5e-9 of a 100k px side is 5e-4 px, so a round trip keeps boxes within 1e-3 px
-            lines = [
-                f"{class_id} {cx:.8f} {cy:.8f} {w:.8f} {h:.8f}\n"
-                for class_id, (cx, cy, w, h) in zip(image.labels.class_ids.tolist(), cxcywh.tolist())
-            ]
-            write_text_atomic(root / label_path(image.file_name), "".join(lines))
+            write_text_atomic(root / label_path(image.file_name), yolo_lines(image))
     # No `path` key: Ultralytics resolves a relative `path` against its own datasets folder, not
     # the yaml's, while with none it uses the yaml's folder, as read_yolo does.
     config = {**{split: f"images/{split}" for split in splits}, "nc": len(classes), "names": list(classes)}
@@ -92,6 +88,21 @@ def write_yolo(root: Path, classes: list[str], splits: dict[str, list[ImageLabel
     # allow_unicode=False: escaped, every name reads back as written (PyYAML folds a raw U+0085 to a space)
     write_text_atomic(yaml_path, yaml.safe_dump(config, sort_keys=False, allow_unicode=False))
     return yaml_path
+
+
+def yolo_lines(image: ImageLabels, scores: bool = False) -> str:
+    """The label file of one image: a line `class cx cy w h` per box ("" for none).
+
+    scores: append each box's confidence (5 decimals), as Ultralytics' save_conf does.
+    """
+    labels = image.labels
+    cxcywh = xyxy_to_yolo(labels.xyxy, image.width, image.height)
+    lines = []
+    for class_id, (cx, cy, w, h), score in zip(labels.class_ids.tolist(), cxcywh.tolist(), labels.scores.tolist()):
+        # 8 decimals: 5e-9 of a 100k px side is 5e-4 px, so a round trip keeps boxes within 1e-3 px
+        line = f"{class_id} {cx:.8f} {cy:.8f} {w:.8f} {h:.8f}"
+        lines.append(f"{line} {score:.5f}\n" if scores else f"{line}\n")
+    return "".join(lines)
 
 
 def label_path(file_name: str) -> str:
@@ -149,7 +160,7 @@ def _read_labels(path: Path, width: int, height: int, nc: int) -> tuple[Detectio
     text, problem = read_text(path)
     if problem:
         return Detections.empty(), [problem]
-    rows, class_ids, problems = [], [], []
+    rows, scores, class_ids, problems = [], [], [], []
     for n, line in enumerate(text.splitlines(), 1):
         fields = line.split()
         if not fields:
@@ -159,17 +170,18 @@ def _read_labels(path: Path, width: int, height: int, nc: int) -> tuple[Detectio
             problems.append(Problem(str(path), f"line {n}", error))
             continue
         class_ids.append(int(float(fields[0])))
-        rows.append([float(v) for v in fields[1:]])
+        rows.append([float(v) for v in fields[1:5]])
+        scores.append(float(fields[5]) if len(fields) == 6 else 1.0)
     xyxy = yolo_to_xyxy(np.array(rows, dtype=np.float64).reshape(-1, 4), width, height)
     # boxes overhang by at most COORD_TOLERANCE here; clipping keeps every later stage inside the image
     xyxy = np.clip(xyxy, 0, [width, height, width, height])
-    return Detections.from_labels(xyxy, class_ids), problems
+    return Detections(xyxy, scores, class_ids), problems
 
 
 def _line_error(fields: list[str], nc: int) -> str:
-    """What is wrong with one label line `class cx cy w h`, or ""."""
-    if len(fields) != 5:
-        hint = "; segmentation polygons are not supported" if len(fields) > 5 else ""
+    """What is wrong with one label line `class cx cy w h` or `class cx cy w h conf`, or ""."""
+    if len(fields) not in (5, 6):
+        hint = "; segmentation polygons are not supported" if len(fields) > 6 else ""
         return f"expected 5 fields 'class cx cy w h', found {len(fields)}{hint}"
     try:
         values = [float(v) for v in fields]
@@ -177,7 +189,9 @@ def _line_error(fields: list[str], nc: int) -> str:
         values = [math.nan]
     if not all(map(math.isfinite, values)):
         return f"fields must be finite numbers, got {' '.join(fields)!r}"
-    class_id, cx, cy, w, h = values
+    class_id, cx, cy, w, h = values[:5]
+    if len(values) == 6 and not 0 <= values[5] <= 1:
+        return f"confidence {fields[5]!r} (the 6th field) must lie in [0, 1]"
     if class_id != int(class_id):
         return f"class id {fields[0]!r} is not an integer"
     if not 0 <= class_id < nc:
