@@ -1,0 +1,158 @@
+"""Predictions or ground truth drawn onto their frames: one JPEG per frame, a gallery, a video.
+
+Everything here reads frames through `pipeline.reader` and draws through `pipeline.draw`, so an
+overlay shows exactly the pixels and boxes the rest of the pipeline sees. Every output is
+written atomically: an interrupted run leaves whole files or none.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.dataset import ImageLabels
+from pipeline.detections import Detections
+from pipeline.draw import contact_sheet, draw_detections
+from pipeline.files import write_bytes_atomic
+from pipeline.reader import FrameError, read_frame
+
+JPEG_QUALITY = 90
+FOURCC = "mp4v"  # MPEG-4 Part 2: encoded by the FFmpeg inside every opencv-python wheel, no extra codec needed
+GAP = 4  # pixels contact_sheet leaves around each image in its cell
+
+
+class VideoError(Exception):
+    """A video that cannot be written (no encoder for FOURCC, or the file cannot be created)."""
+
+
+@dataclass
+class Overlays:
+    """What overlay_frames did, in the order of its `images`."""
+
+    written: list[Path] = field(default_factory=list)  # one JPEG per frame drawn
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file_name, reason) of each frame not read
+    tiles: list[np.ndarray] = field(default_factory=list)  # with `gallery_cell`: (h, w, 3) uint8 RGB per written frame
+
+
+def overlay_frames(
+    images: list[ImageLabels],
+    image_root: Path,
+    classes: list[str],
+    out_dir: Path,
+    show_scores: bool = True,
+    gallery_cell: tuple[int, int] | None = None,
+) -> Overlays:
+    """Draw each image's boxes on its frame and write out_dir/<file_name>.jpg (sub-folders kept).
+
+    Frames are read from image_root / file_name. One that cannot be read is listed in `failed`
+    with the reason and the batch goes on. gallery_cell = (width, height): also keep in `tiles`
+    each frame shrunk to fit a write_gallery cell of that size, boxes drawn at the small scale, so
+    the gallery's labels are as legible as the full frame's (a shrunk 13 MP overlay has 6-pixel text).
+    """
+    result = Overlays()
+    for image in tqdm(images, desc="overlay", unit="frame", disable=None):  # None: no bar unless a tty
+        try:
+            frame = read_frame(Path(image_root) / image.file_name).image
+        except FrameError as e:
+            result.failed.append((image.file_name, e.reason))
+            continue
+        path = Path(out_dir) / PurePosixPath(image.file_name).with_suffix(".jpg")
+        write_overlay(path, frame, image.labels, classes, show_scores)
+        result.written.append(path)
+        if gallery_cell:
+            scale = min((gallery_cell[0] - GAP) / frame.shape[1], (gallery_cell[1] - GAP) / frame.shape[0])
+            labels = Detections(image.labels.xyxy * scale, image.labels.scores, image.labels.class_ids)
+            result.tiles.append(draw_detections(_resize(frame, scale), labels, classes, show_scores))
+    return result
+
+
+def write_overlay(path: Path, frame: np.ndarray, labels: Detections, classes: list[str], show_scores: bool = True) -> None:
+    """One frame ((H, W, 3) uint8 RGB) with its boxes drawn, as a JPEG at `path`, atomically."""
+    drawn = draw_detections(frame, labels, classes, show_scores)
+    _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    write_bytes_atomic(path, jpeg.tobytes())
+
+
+def write_gallery(
+    frames: Sequence[Path | np.ndarray], out_png: Path, columns: int = 4, cell: tuple[int, int] = (400, 300)
+) -> Path:
+    """A contact sheet of `frames` (image files, or (H, W, 3) uint8 RGB arrays) as one PNG.
+
+    The sheet is columns * cell[0] pixels wide and ceil(len / columns) * cell[1] high; each frame
+    is fitted into its cell with its aspect ratio kept (overlay_frames' tiles already are). Files
+    are shrunk as they are read, so only the small copies are held in memory.
+    """
+    fit = (cell[0] - GAP, cell[1] - GAP)
+    tiles = [_fit(f if isinstance(f, np.ndarray) else read_frame(f).image, fit) for f in frames]
+    sheet = contact_sheet(tiles, columns, cell)
+    _, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_bytes_atomic(out_png, png.tobytes())
+    return Path(out_png)
+
+
+def write_video(frames: Sequence[Path | np.ndarray], out_mp4: Path, fps: float = 2.0) -> Path:
+    """An MPEG-4 (mp4v) video of `frames` in order: image files, or (H, W, 3) uint8 RGB arrays.
+
+    Its size is the first frame's, rounded down to even dimensions (what the encoder's chroma
+    subsampling needs); every other frame is letterboxed into it with its aspect ratio kept.
+    Raises VideoError naming the file when no writer can be opened, ValueError with no frames.
+    """
+    if not frames:
+        raise ValueError(f"{out_mp4}: no frames to write")
+    out_mp4 = Path(out_mp4)
+    out_mp4.parent.mkdir(parents=True, exist_ok=True)
+    # OpenCV picks the container from the suffix, so the temporary file must end in .mp4 too
+    fd, tmp = tempfile.mkstemp(dir=out_mp4.parent, prefix=f".{out_mp4.name}.", suffix=".mp4")
+    os.close(fd)
+    writer = None
+    try:
+        for f in frames:
+            rgb = f if isinstance(f, np.ndarray) else read_frame(f).image
+            if writer is None:
+                size = (rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2)
+                writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*FOURCC), fps, size)
+                if not writer.isOpened():
+                    raise VideoError(
+                        f"{out_mp4}: cannot write {FOURCC} video at {size[0]}x{size[1]} "
+                        "(no such encoder in this OpenCV build, or the folder is not writable)"
+                    )
+            # OpenCV writes BGR
+            writer.write(cv2.cvtColor(_letterbox(rgb, size), cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(tmp, out_mp4)
+    except BaseException:
+        if writer is not None:
+            writer.release()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_mp4
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    # INTER_AREA averages the pixels a shrunk one covers (no aliasing); it is blocky when enlarging
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Shrink or enlarge `image` to fit inside size = (width, height), aspect ratio kept."""
+    return _resize(image, min(size[0] / image.shape[1], size[1] / image.shape[0]))
+
+
+def _letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` fitted into a black (height, width, 3) canvas of size = (width, height), centred."""
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    small = _fit(image, size)
+    h, w = small.shape[:2]
+    canvas = np.zeros((size[1], size[0], 3), np.uint8)
+    top, left = (size[1] - h) // 2, (size[0] - w) // 2
+    canvas[top : top + h, left : left + w] = small
+    return canvas
