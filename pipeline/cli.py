@@ -20,6 +20,7 @@ from pipeline.check import check_dataset
 from pipeline.checkpoint import CheckpointError, load_checkpoint
 from pipeline.config import CONFIG_DIR, Config, ConfigError, load_config, parse_overrides
 from pipeline.dataset import DatasetError, load_dataset, save_dataset
+from pipeline.overlay import VideoError, overlay_frames, write_gallery, write_video
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -89,6 +90,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_overlay(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.predictions)
+    root = Path(args.images) if args.images else dataset.root
+    images = sorted((image for split in dataset.splits.values() for image in split), key=lambda image: image.file_name)
+    cell = (400, 300)
+    result = overlay_frames(images, root, dataset.classes, Path(args.out), show_scores=not args.no_scores,
+                            gallery_cell=cell if args.gallery else None)
+    for file_name, reason in result.failed:
+        print(f"{root / file_name}: {reason}", file=sys.stderr)
+    print(f"drew {len(result.written)} of {len(images)} frames into {args.out}")
+    if args.gallery and result.tiles:
+        print(f"gallery: {write_gallery(result.tiles, Path(args.gallery), cell=cell)}")
+    if args.video and result.written:
+        try:
+            print(f"video: {write_video(result.written, Path(args.video), fps=args.fps)}")
+        except VideoError as e:
+            print(f"debris overlay: error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    return EXIT_PROBLEMS if result.failed else EXIT_OK
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from pipeline.config import LabelConfig
+    from pipeline.label import label_frames
+    from pipeline.predict import Detector
+    from pipeline.reader import list_frames
+
+    # Ultralytics-style bare keys: conf=0.4 means label.conf=0.4
+    overrides = [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item
+                 for item in parse_overrides(args.overrides)]
+    overrides += [f"label.workers={args.workers}"] if args.workers else []
+    config = load_config(args.config, overrides)
+    paths = list_frames(args.sources, recursive=config.reader.recursive)
+    if not paths:
+        raise ConfigError(f"no image files found in {' '.join(map(str, args.sources))}")
+    detector = Detector.load(args.model, config.label)
+    summary = label_frames(detector, paths, args.out, save_overlays=args.save_overlays, resume=args.resume,
+                           max_pixels=config.reader.max_pixels)
+    for path, reason in summary.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"labelled {summary.labelled} of {summary.frames} frames"
+          + (f" ({summary.resumed} done before, skipped)" if summary.resumed else "")
+          + f", {summary.boxes} boxes, {summary.labelled / max(summary.seconds, 1e-9):.1f} frames/s; outputs in {args.out}")
+    if summary.failed:
+        print(f"{len(summary.failed)} frame(s) could not be read: listed in {Path(args.out) / 'errors.csv'}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -97,6 +147,13 @@ def _size(text: str) -> tuple[int, int]:
     if min(width, height) < 16:
         raise argparse.ArgumentTypeError(f"frames must be at least 16x16 pixels, got {text!r}")
     return width, height
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +196,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from last.pt")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("overlay", help="draw predictions or ground truth onto their frames: JPEGs, a gallery, a video")
+    p.add_argument("predictions", help="COCO .json (with or without scores) or YOLO data.yaml; every split is drawn")
+    p.add_argument("--images", metavar="DIR", help="folder the file names are relative to (default: the data set's own root)")
+    p.add_argument("--out", default="outputs/overlays", metavar="DIR", help="JPEGs, sub-folders kept (default: outputs/overlays)")
+    p.add_argument("--gallery", metavar="PNG", help="also write this PNG: every frame in a grid, 4 per row")
+    p.add_argument("--video", metavar="MP4", help="also write this MP4 (mp4v): the frames in file-name order")
+    p.add_argument("--fps", type=_positive, default=2.0, metavar="N", help="frames per second of --video (default: 2)")
+    p.add_argument("--no-scores", action="store_true", help="class names only (e.g. for ground truth, where every score is 1)")
+    p.set_defaults(func=cmd_overlay)
+
+    p = sub.add_parser("label", help="detect landing hardware in frames; write COCO, YOLO, CSV, JSON, Label Studio")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="image files, folders, globs or .txt lists of paths")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="label settings (conf=0.4 iou=0.5 classes=[debris] max_det=100 tile=640 overlap=0.2 "
+                        "formats=[coco,csv]) or any dotted config key")
+    p.add_argument("--out", required=True, help="output folder (see the README for its layout)")
+    p.add_argument("--model", help="checkpoint (default: the shipped models/weights/debris.pt)")
+    p.add_argument("--save-overlays", action="store_true", help="also write OUT/overlays/<frame>.jpg with the boxes drawn")
+    p.add_argument("--resume", action="store_true", help="continue a run in OUT: frames already labelled are skipped")
+    p.add_argument("--workers", type=int, help="threads decoding frames ahead (default: label.workers)")
+    p.add_argument("--config", help="YAML file merged over configs/default.yaml")
+    p.set_defaults(func=cmd_label)
     return parser
 
 

@@ -10,11 +10,12 @@ what is allowed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+M = TypeVar("M", bound=BaseModel)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
@@ -79,12 +80,30 @@ class TrainConfig(_Section):
     ema_decay: float = Field(ge=0, lt=1, description="decay of the exponential moving average of the weights")
     patience: int = Field(ge=1, description="stop after this many epochs without a better val mAP50-95")
     workers: int = Field(ge=0, description="data-loading processes")
+    cache: bool = Field(description="decode and preprocess every training frame once and keep it in RAM")
+    bf16: bool = Field(description="forward pass under bfloat16 autocast (fast on CPUs with AVX-512 BF16 or AMX)")
     class_weights: Literal["auto", "none"] | dict[str, float] = Field(
         description="auto: inverse square root of class frequency; none; or {class: weight}")
     seed: int
     deterministic: bool = Field(description="deterministic torch algorithms (CPU runs then resume bit-exactly)")
     val_conf: float = Field(ge=0, le=1, description="score threshold of the predictions evaluated each epoch")
     max_det: int = Field(ge=1, description="detections kept per frame")
+
+
+class LabelConfig(_Section):
+    conf: float = Field(ge=0, le=1, description="keep detections scoring at least this")
+    iou: float = Field(gt=0, le=1, description="NMS IoU threshold, within one class")
+    classes: list[str | int] | None = Field(description="keep only these classes (names or ids); null keeps all")
+    max_det: int = Field(ge=1, description="detections kept per frame")
+    tile: int = Field(ge=64, multiple_of=32, description="side of the native-resolution tiles, pixels")
+    overlap: float = Field(ge=0, lt=1, description="share of a tile its neighbour repeats")
+    full_size: int = Field(ge=64, multiple_of=32, description="longest side of the downscaled whole-frame view")
+    batch: int = Field(ge=1, description="tiles per forward pass")
+    bf16: bool = Field(description="forward pass under bfloat16 autocast")
+    formats: list[Literal["coco", "yolo", "csv", "labelstudio"]] = Field(description="collection outputs to write; per-frame JSON is always written")
+    save_conf: bool = Field(description="YOLO txt: append each box's confidence")
+    image_prefix: str = Field(description="Label Studio: prefix of each task's image path, e.g. /data/local-files/?d=")
+    workers: int = Field(ge=1, description="threads decoding frames ahead of the network")
 
 
 class Config(_Section):
@@ -94,6 +113,7 @@ class Config(_Section):
     preprocess: list[dict[str, Any]] = Field(description="ordered preprocessing stages, e.g. [{name: clahe}]")
     model: ModelConfig
     train: TrainConfig
+    label: LabelConfig
 
     @field_validator("preprocess")
     @classmethod
@@ -122,11 +142,16 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         _apply_override(data, item)
     if overrides:
         sources.append("overrides " + " ".join(overrides))
+    return validate(Config, data, " + ".join(sources))
+
+
+def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+    """`data` as a `model` (Config or one of its sections), or a ConfigError naming every bad key."""
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(_describe(err) for err in e.errors())
-        raise ConfigError(f"invalid config ({' + '.join(sources)}): {problems}") from None
+        problems = "; ".join(_describe(err, model) for err in e.errors())
+        raise ConfigError(f"invalid config ({source}): {problems}") from None
 
 
 def parse_overrides(args: Sequence[str]) -> list[str]:
@@ -176,10 +201,10 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     node[leaf] = value
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"unknown key '{key}' (allowed here: {', '.join(_allowed_keys(err['loc'][:-1]))})"
+        return f"unknown key '{key}' (allowed here: {', '.join(_allowed_keys(err['loc'][:-1], root))})"
     if err["type"] == "missing":
         return f"missing key '{key}'"
     if isinstance(err["input"], dict):  # a check across a whole section: its message names the values
@@ -187,8 +212,7 @@ def _describe(err: dict[str, Any]) -> str:
     return f"key '{key}' = {err['input']!r}: {err['msg']}"
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = Config
+def _allowed_keys(loc: tuple, model: type[BaseModel]) -> list[str]:
     for part in loc:
         annotation = model.model_fields[part].annotation
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):

@@ -23,35 +23,39 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from models.detector import Detector
+from models.detector import DetectorNet
 from models.loss import DetectionLoss
 from pipeline.augment import AugmentConfig, augment
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.config import Config, ConfigError
 from pipeline.dataset import Dataset, ImageLabels, load_dataset
 from pipeline.evaluate import Evaluation, evaluate
-from pipeline.predict import predict_image, to_tensor
+from pipeline.predict import predict_frame, to_tensor
 from pipeline.preprocess import preprocess
 from pipeline.reader import read_frame
 
-NMS_IOU = 0.6
 METRICS = ["epoch", "train_loss", "lr", "mAP50-95", "mAP50", "mAP_small", "seconds"]
 
 
 class Frames(torch.utils.data.Dataset):
     """Training crops: frame i of epoch e is augmented with rng (seed, e, i), whichever process loads it."""
 
-    def __init__(self, root: Path, images: list[ImageLabels], stages: list[dict[str, Any]], aug: AugmentConfig, seed: int):
+    def __init__(self, root: Path, images: list[ImageLabels], stages: list[dict[str, Any]], aug: AugmentConfig, seed: int,
+                 cache: bool = False):
         self.root, self.images, self.stages, self.aug, self.seed = root, images, stages, aug, seed
         self.epoch = 0
+        # decoding and preprocessing cost ~6x the augmentation of a frame: do them once
+        self.cache = [self._load(i) for i in tqdm(range(len(images)), desc="caching frames", disable=None)] if cache else None
+
+    def _load(self, i: int) -> np.ndarray:
+        return preprocess(read_frame(self.root / self.images[i].file_name).image, self.stages)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
-        item = self.images[i]
-        image = preprocess(read_frame(self.root / item.file_name).image, self.stages)
-        image, labels = augment(image, item.labels, np.random.default_rng([self.seed, self.epoch, i]), self.aug)
+        image = self.cache[i] if self.cache is not None else self._load(i)
+        image, labels = augment(image, self.images[i].labels, np.random.default_rng([self.seed, self.epoch, i]), self.aug)
         return image, {"boxes": torch.from_numpy(labels.xyxy), "labels": torch.from_numpy(labels.class_ids)}
 
 
@@ -113,11 +117,10 @@ def split_data(dataset: Dataset) -> tuple[list[ImageLabels], list[ImageLabels]]:
     return [im for i, im in enumerate(train) if i % 10 != 9], train[9::10]
 
 
-def validate(model: Detector, root: Path, images: list[ImageLabels], classes: list[str], config: Config) -> Evaluation:
-    predictions = [
-        predict_image(model, read_frame(root / im.file_name).image, config.preprocess, config.train.val_conf, NMS_IOU, config.train.max_det)
-        for im in images
-    ]
+def validate(model: DetectorNet, root: Path, images: list[ImageLabels], classes: list[str], config: Config) -> Evaluation:
+    """COCO evaluation through the labelling path (tiles, merging), at train.val_conf and train.max_det."""
+    settings = config.label.model_copy(update={"conf": config.train.val_conf, "max_det": config.train.max_det})
+    predictions = [predict_frame(model, read_frame(root / im.file_name).image, config.preprocess, settings) for im in images]
     return evaluate(images, predictions, classes, max_dets=config.train.max_det)
 
 
@@ -131,7 +134,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     torch.manual_seed(tc.seed)
     torch.use_deterministic_algorithms(tc.deterministic)
 
-    model = Detector(len(classes), config.model.width).to(memory_format=torch.channels_last)
+    model = DetectorNet(len(classes), config.model.width).to(memory_format=torch.channels_last)
     ema = AveragedModel(model, avg_fn=ema_update(tc.ema_decay), use_buffers=True)
     criterion = DetectionLoss(len(classes), model.strides, class_weights(config, dataset, train_images))
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # conv weights; not norms and biases
@@ -164,7 +167,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         out.mkdir(parents=True, exist_ok=True)
 
     aug = AugmentConfig(size=tc.imgsz)
-    frames = Frames(dataset.root, train_images, config.preprocess, aug, tc.seed)
+    frames = Frames(dataset.root, train_images, config.preprocess, aug, tc.seed, cache=tc.cache)
     while run.epoch < run.epochs:
         epoch, start = run.epoch, time.perf_counter()
         frames.epoch = epoch
@@ -176,7 +179,9 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         losses = []
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.epochs}", unit="batch", disable=None)
         for images, targets in bar:
-            loss = criterion(model(images), targets, image_size=tuple(images.shape[2:]))["loss"]
+            with torch.autocast("cpu", torch.bfloat16, enabled=tc.bf16):
+                raw = model(images)
+            loss = criterion(raw, targets, image_size=tuple(images.shape[2:]))["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)

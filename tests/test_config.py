@@ -35,7 +35,7 @@ def test_override_wins_over_user_file(tmp_path):
     "override, expected",
     [
         ("reader.maxpixels=5", ["unknown key 'reader.maxpixels'", "max_pixels, recursive"]),
-        ("colour=red", ["unknown key 'colour'", "classes, model, preprocess, reader, synth, train"]),
+        ("colour=red", ["unknown key 'colour'", "classes, label, model, preprocess, reader, synth, train"]),
         ("reader.max_pixels=-5", ["'reader.max_pixels'", "-5", "greater than 0"]),
         ("reader.max_pixels='lots'", ["'reader.max_pixels'", "'lots'", "valid integer"]),
         ("reader.recursive=maybe", ["'reader.recursive'", "'maybe'", "valid boolean"]),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.detector import Detector
+from models.detector import DetectorNet
 from models.loss import DetectionLoss
 from pipeline import training
 from pipeline.augment import AugmentConfig
@@ -111,7 +111,7 @@ def first_batch_loss(data) -> float:
     frames = training.Frames(dataset.root, train_images, load_config().preprocess, AugmentConfig(size=128), seed=0)
     images, targets = training.collate([frames[i] for i in range(4)])
     torch.manual_seed(0)
-    model = Detector(len(dataset.classes), 0.25)
+    model = DetectorNet(len(dataset.classes), 0.25)
     criterion = DetectionLoss(len(dataset.classes), model.strides)
     return criterion(model(images), targets, image_size=(128, 128))["loss"].item()
 

@@ -1,0 +1,163 @@
+"""Batch labelling: any number of frames in, boxes with scores out, in the formats labelling tools read.
+
+Frames are decoded ahead of the network by a few threads, never more than a small bounded window
+ahead, so memory stays flat however many frames there are. Every frame's result is written to
+OUT/frames/<name>.json (with its YOLO txt and overlay, if asked for, written before it): that JSON
+is the record that the frame is done. A frame that cannot be read is listed in OUT/errors.csv and
+the batch goes on. At the end the collection files (COCO, CSV, Label Studio) are rebuilt from the
+frame records, so a run killed at any moment and resumed ends with exactly the files of an
+uninterrupted run. Every file is written atomically.
+
+OUT/
+  run.json                      model and settings; a resumed run must match them
+  frames/<name>.json            one per labelled frame: file_name, width, height, detections
+  labels/<name>.txt             YOLO txt (class cx cy w h [conf]), with classes.txt beside
+  predictions.coco.json         COCO data set with a score on every box (CVAT: COCO 1.0 import)
+  predictions.csv               one row per box
+  predictions.labelstudio.json  Label Studio tasks with predictions
+  overlays/<name>.jpg           with --save-overlays
+  errors.csv                    frames that could not be read, and why (header only when none)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from pipeline.coco import write_coco
+from pipeline.config import ConfigError
+from pipeline.dataset import ImageLabels
+from pipeline.files import write_text_atomic
+from pipeline.overlay import write_overlay
+from pipeline.predict import Detector, predict_frame
+from pipeline.reader import Frame, FrameError, read_frame
+from pipeline.writers import read_frame_json, write_csv, write_frame_json, write_labelstudio, write_yolo_txt
+
+AHEAD_PER_WORKER = 2  # frames decoded ahead per decoding thread: enough to hide decoding, little memory
+
+
+@dataclass
+class LabelSummary:
+    """What a labelling run did. failed: (frame path, reason) of every frame that could not be read."""
+
+    frames: int  # frames found in the sources
+    labelled: int  # labelled by this run
+    resumed: int  # done by an earlier run and skipped
+    boxes: int  # boxes in all labelled frames, resumed ones included
+    seconds: float  # wall time of this run
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def frame_names(paths: list[Path]) -> list[str]:
+    """Output names of the frames: posix paths relative to the folder that holds them all.
+
+    Sub-folders are kept, so a/0001.jpg and b/0001.jpg stay apart.
+    """
+    if not paths:
+        return []
+    resolved = [p.resolve() for p in paths]
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [p.relative_to(root).as_posix() for p in resolved]
+
+
+def label_frames(
+    detector: Detector, paths: list[Path], out: str | Path, save_overlays: bool = False, resume: bool = False,
+    max_pixels: int | None = None,
+) -> LabelSummary:
+    """Label every frame in `paths` into the folder `out` (layout in the module docstring)."""
+    start = time.perf_counter()
+    out = Path(out)
+    settings = detector.settings
+    names = frame_names(paths)
+    _start_run(out, detector, resume)
+    class_ids = detector.class_ids()
+    done = {name for name in names if (out / "frames" / _with_suffix(name, ".json")).exists()} if resume else set()
+    todo = [(path, name) for path, name in zip(paths, names) if name not in done]
+    read = (lambda p: read_frame(p, max_pixels)) if max_pixels else read_frame
+    failed: list[tuple[str, str]] = []
+    if "yolo" in settings.formats:
+        write_text_atomic(out / "classes.txt", "".join(f"{name}\n" for name in detector.classes))
+
+    bar = tqdm(total=len(todo), desc="labelling", unit="frame", disable=None)
+    with ThreadPoolExecutor(settings.workers, thread_name_prefix="decode") as pool:
+        for (path, name), future in _read_ahead(pool, todo, read, settings.workers * AHEAD_PER_WORKER):
+            try:
+                frame: Frame = future.result()
+            except FrameError as e:
+                failed.append((str(path), e.reason))
+                bar.update()
+                continue
+            dets = predict_frame(detector.net, frame.image, detector.stages, settings, class_ids)
+            result = ImageLabels(name, frame.width, frame.height, dets)
+            if "yolo" in settings.formats:
+                write_yolo_txt(out / "labels" / _with_suffix(name, ".txt"), result, settings.save_conf)
+            if save_overlays:
+                write_overlay(out / "overlays" / _with_suffix(name, ".jpg"), frame.image, dets, detector.classes)
+            write_frame_json(out / "frames" / _with_suffix(name, ".json"), result, detector.classes)  # last: marks it done
+            bar.update()
+    bar.close()
+
+    results = [read_frame_json(out / "frames" / _with_suffix(name, ".json")) for name in names
+               if (out / "frames" / _with_suffix(name, ".json")).exists()]
+    _write_collections(out, detector, results)
+    _write_errors(out / "errors.csv", failed)
+    return LabelSummary(len(paths), len(todo) - len(failed), len(done), sum(len(r.labels) for r in results),
+                        time.perf_counter() - start, failed)
+
+
+def _read_ahead(pool: ThreadPoolExecutor, items: list[tuple[Path, str]], read, ahead: int):
+    """Yield (item, future of its Frame) in order, with at most `ahead` frames decoding or decoded."""
+    pending: deque[tuple[tuple[Path, str], Future]] = deque()
+    for item in items:
+        pending.append((item, pool.submit(read, item[0])))
+        if len(pending) >= ahead:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
+def _start_run(out: Path, detector: Detector, resume: bool) -> None:
+    """Write run.json, or check it against this run's when resuming: one folder, one model and setting."""
+    record = {"model": detector.version, "classes": detector.classes, "preprocess": detector.stages,
+              "settings": detector.settings.model_dump(mode="json")}
+    text = json.dumps(record, indent=1) + "\n"
+    path = out / "run.json"
+    if path.exists():
+        if not resume:
+            raise ConfigError(f"{out}: holds a labelling run already; pass --resume to continue it, or choose another folder")
+        if path.read_text() != text:
+            raise ConfigError(f"{out}: was labelled with another model or settings ({path}); "
+                              "resume with the same ones, or choose another folder")
+    write_text_atomic(path, text)
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    return PurePosixPath(name).with_suffix(suffix).as_posix()
+
+
+def _write_collections(out: Path, detector: Detector, results: list[ImageLabels]) -> None:
+    formats = detector.settings.formats
+    if "coco" in formats:
+        write_coco(out / "predictions.coco.json", detector.classes, results, scores=True)
+    if "csv" in formats:
+        write_csv(out / "predictions.csv", detector.classes, results)
+    if "labelstudio" in formats:
+        write_labelstudio(out / "predictions.labelstudio.json", detector.classes, results, detector.version,
+                          detector.settings.image_prefix)
+
+
+def _write_errors(path: Path, failed: list[tuple[str, str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "reason"])
+    writer.writerows(failed)
+    write_text_atomic(path, buffer.getvalue())

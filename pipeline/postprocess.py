@@ -1,0 +1,60 @@
+"""Post-processing: the detections of every window of a frame -> one `Detections` in frame pixels.
+
+Three rules, in order:
+1. A tile's box that touches one of the tile's inner sides (a side inside the frame) is dropped: its
+   object is cut there, and the neighbouring tile (objects up to overlap x tile wide) or the
+   whole-frame view (larger ones) sees it whole. This is what makes an object spanning four tiles
+   one box rather than four pieces.
+2. Boxes are mapped back to frame pixels and clipped to the frame.
+3. Class-aware NMS (`torchvision.ops.batched_nms`) removes the duplicates that overlapping tiles and
+   the whole-frame view report. Boxes of different classes never suppress each other, so debris
+   lying on a parachute survives however much the two boxes overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torchvision.ops import batched_nms
+
+from pipeline.detections import Detections
+from pipeline.tiler import Window
+
+# A box this close to a tile's inner side (network pixels) counts as cut by it. Boxes of objects
+# cut at a side end a pixel or two short of it, as the network never sees past the side.
+EDGE_PX = 2.0
+
+
+def merge(
+    windows: Sequence[Window], results: Sequence[Detections], width: int, height: int, iou: float, max_det: int
+) -> Detections:
+    """One frame's detections from its windows' detections.
+
+    windows[i]: the window results[i] came from; results[i].xyxy: (N, 4) in that window's network
+    pixels (origin at the window's corner, scaled by window.scale).
+    Returns at most max_det boxes, xyxy in frame pixels clipped to width x height, best score first.
+    """
+    parts = [_to_frame(window, result) for window, result in zip(windows, results)]
+    dets = Detections(
+        np.concatenate([p.xyxy for p in parts] + [np.zeros((0, 4))]),
+        np.concatenate([p.scores for p in parts] + [np.zeros(0)]),
+        np.concatenate([p.class_ids for p in parts] + [np.zeros(0)]),
+    )
+    np.clip(dets.xyxy, 0, [width, height, width, height], out=dets.xyxy)
+    dets = dets[(dets.xyxy[:, 2] > dets.xyxy[:, 0]) & (dets.xyxy[:, 3] > dets.xyxy[:, 1])]
+    keep = batched_nms(torch.from_numpy(dets.xyxy), torch.from_numpy(dets.scores), torch.from_numpy(dets.class_ids), iou)
+    return dets[keep[:max_det].numpy()]
+
+
+def _to_frame(window: Window, result: Detections) -> Detections:
+    """Drop the boxes cut by the window's inner sides; map the rest to frame pixels."""
+    w, h = window.size
+    x1, y1, x2, y2 = result.xyxy.T
+    left, top, right, bottom = window.inner
+    cut = (left & (x1 <= EDGE_PX)) | (top & (y1 <= EDGE_PX)) | (right & (x2 >= w - EDGE_PX)) | (bottom & (y2 >= h - EDGE_PX))
+    kept = result[~cut]
+    sx, sy = window.scales
+    xyxy = kept.xyxy / np.array([sx, sy, sx, sy], dtype=np.float32) + np.array([window.x0, window.y0, window.x0, window.y0], dtype=np.float32)
+    return Detections(xyxy, kept.scores, kept.class_ids)
