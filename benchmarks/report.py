@@ -29,10 +29,10 @@ def machine() -> str:
     return f"{cpu or platform.processor()}, {len(os.sched_getaffinity(0))} cores, numpy fp32 matmul 2048²: {gflops:.0f} GFLOP/s"
 
 
-def update_section(title: str, body: str) -> None:
-    """Replace (or append) the section `## title` of BENCHMARKS.md with `body`."""
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else HEADER
+def update_section(title: str, body: str, path: Path = BENCHMARKS_MD) -> None:
+    """Replace (or append) the section `## title` of the Markdown file at `path` with `body`."""
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    write_text_atomic(BENCHMARKS_MD, text.rstrip("\n") + "\n")
+    write_text_atomic(path, text.rstrip("\n") + "\n")

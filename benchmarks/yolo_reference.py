@@ -1,7 +1,7 @@
 """The reference: Ultralytics YOLO11n from yolo11n.yaml (no pretrained weights), trained on the same
 frames for a given wall-clock budget and evaluated with the same COCO evaluation as ours.
 
-    .venv-bench/bin/python benchmarks/yolo_reference.py TRAIN_SET TEST_SET --minutes 15 [--out runs/yolo11n]
+    .venv-bench/bin/python benchmarks/yolo_reference.py TRAIN_SET TEST_SET --minutes 15 [--workers 1] [--out runs/yolo11n]
 
 Run it in the benchmark environment (`pip install -e ".[bench]"` in its own venv: ultralytics is
 AGPL-3.0 and never a dependency of the project). TRAIN_SET is a COCO data set with train and val
@@ -34,8 +34,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, required=True, help="wall-clock training budget")
     parser.add_argument("--imgsz", type=int, default=640, help="training image size (the frames' size)")
     parser.add_argument("--predict-imgsz", type=int, default=1024, help="inference size on the test frames")
+    parser.add_argument("--workers", type=int, default=1, help="Ultralytics data-loading processes")
     parser.add_argument("--out", default="runs/yolo11n")
     args = parser.parse_args()
+    import torch
     from ultralytics import YOLO
 
     out = Path(args.out).resolve()
@@ -45,7 +47,7 @@ def main() -> None:
     start = time.perf_counter()
     model = YOLO("yolo11n.yaml")
     model.train(data=str(data_yaml), epochs=1000, time=args.minutes / 60, imgsz=args.imgsz, batch=16, device="cpu",
-                workers=1, amp=False, plots=False, project=str(out), name="train", exist_ok=True, seed=0, verbose=False)
+                workers=args.workers, amp=False, plots=False, project=str(out), name="train", exist_ok=True, seed=0, verbose=False)
     train_seconds = time.perf_counter() - start
     weights = out / "train" / "weights" / "best.pt"
     trained = YOLO(str(weights))
@@ -64,7 +66,8 @@ def main() -> None:
         f"`.venv-bench/bin/python benchmarks/yolo_reference.py {args.train_set} {args.test_set} --minutes {args.minutes:g}` "
         f"on {datetime.date.today()}; {machine()}.",
         f"YOLO11n from yolo11n.yaml (no pretrained weights), ultralytics `time={args.minutes / 60:.3f}` h budget "
-        f"({train_seconds / 60:.1f} min wall clock including its own validation), imgsz {args.imgsz}, batch 16, amp off; "
+        f"({train_seconds / 60:.1f} min wall clock including its own validation), imgsz {args.imgsz}, batch 16, amp off, "
+        f"{args.workers} loader workers, {torch.get_num_threads()} torch threads; "
         f"weights {weights.name}. Test: {len(frames)} frames, predict imgsz {args.predict_imgsz}, conf 0.001, IoU 0.6, "
         f"max 300: {seconds / len(frames) * 1000:.0f} ms per frame.",
         "",

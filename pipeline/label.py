@@ -78,6 +78,11 @@ def label_frames(
     out = Path(out)
     settings = detector.settings
     names = frame_names(paths)
+    stems: dict[str, Path] = {}
+    for path, name in zip(paths, names):
+        other = stems.setdefault(_with_suffix(name, ""), path)
+        if other != path:  # a.png and a.jpg would share frames/a.json, labels/a.txt and overlays/a.jpg
+            raise ConfigError(f"{other} and {path} differ only in their suffix; their outputs would overwrite each other")
     _start_run(out, detector, resume)
     class_ids = detector.class_ids()
     done = {name for name in names if (out / "frames" / _with_suffix(name, ".json")).exists()} if resume else set()

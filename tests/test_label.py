@@ -157,3 +157,9 @@ def test_no_frames_is_a_usage_error(model, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert label(tmp_path / "empty", "--out", tmp_path / "out", "--model", model) == EXIT_USAGE
     assert "no image files" in capsys.readouterr().err
+
+
+def test_frames_whose_outputs_would_collide_are_refused(model, frames, tmp_path, capsys):
+    cv2.imwrite(str(frames / "f0.png"), np.zeros((50, 60), np.uint8))  # beside f0.jpg
+    assert label(frames, "--out", tmp_path / "out", "--model", model) == EXIT_USAGE
+    assert "f0.jpg" in capsys.readouterr().err and not (tmp_path / "out" / "frames").exists()

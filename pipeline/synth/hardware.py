@@ -390,7 +390,8 @@ def _descent_stage(rng: np.random.Generator, gsd_m: float, sun: Sun) -> Sprite:
     blotch, streaky = _noise(rng, n, 0.4 * zone * cv.k, 3), np.clip(0.7 + 0.8 * _noise(rng, n, 0.1 * zone * cv.k), 0, 1)
     dark = _rays(rng, th, rho, 40, 1.0 * zone) * streaky
     bright = _rays(rng, th, rho, 15, 0.8 * zone) * streaky
-    core = np.clip(1 - rho / (0.7 * zone * (1 + 0.25 * blotch)), 0, 1) + 0.3 * dark
+    # the blotch noise has long tails: keep the radius scale positive, or rho / 0 gives inf and NaN
+    core = np.clip(1 - rho / (0.7 * zone * np.maximum(1 + 0.25 * blotch, 0.1)), 0, 1) + 0.3 * dark
     alpha = 0.9 * np.clip(core / 0.3, 0, 1) ** 2  # some ground shows through the darkened soil
     albedo = _SOIL * (0.85 + 0.15 * blotch) * (1 - 0.3 * dark)
     albedo += 0.4 * bright * (_DUST - albedo)

@@ -1,0 +1,44 @@
+"""The fixed frame sets benchmarks measure on: rendered once by `debris synth`, then reused.
+
+Seeds 5000+ are used nowhere else (training 0, test 1000, samples 2000-2001), so no benchmark frame
+was seen in training. Each set is a COCO data set with one `test` split.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipeline.config import load_config
+from pipeline.synth.generate import generate_dataset
+
+ROOT = Path(__file__).resolve().parent.parent / "datasets" / "bench"
+
+# name: (camera, (width, height), frames, seed)
+SETS = {
+    "nav": ("nav", (640, 480), 1000, 5000),
+    "rte13mp": ("rte", (4208, 3120), 20, 5001),
+    "orbital": ("orbital", (1024, 1024), 100, 5002),
+}
+
+
+def frame_set(name: str, n: int | None = None, root: Path = ROOT) -> Path:
+    """The folder of set `name` under `root` (its first n frames if n is given: a smaller set, rendered separately)."""
+    camera, size, full, seed = SETS[name]
+    n = n or full
+    out = root / (name if n == full else f"{name}_{n}")
+    if not (out / "test.json").exists():
+        print(f"rendering {n} {camera} frames {size[0]}x{size[1]} (seed {seed}) into {out}", file=sys.stderr)
+        config = load_config(overrides=[f"synth.camera={camera}", "synth.splits={test: 1.0}"])
+        generate_dataset(out, n, seed, config, size=size, workers=2)
+    return out
+
+
+def images(out: Path) -> list[Path]:
+    """The set's frame files, in order."""
+    return sorted((out / "images" / "test").iterdir())
+
+
+if __name__ == "__main__":
+    for set_name in sys.argv[1:] or SETS:
+        print(frame_set(set_name))
