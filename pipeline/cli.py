@@ -139,6 +139,36 @@ def cmd_label(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pipeline.config import LabelConfig
+    from pipeline.eval_inputs import gt_frames, predict_frames, read_predictions
+    from pipeline.eval_report import build_report, write_report
+    from pipeline.predict import Detector
+
+    if (args.pred is None) == (args.model is None):
+        raise ConfigError("give either --pred PREDICTIONS or --model CHECKPOINT (one of the two)")
+    # as in `debris label`, bare label settings: tile=512 means label.tile=512 (they apply with --model)
+    overrides = [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item
+                 for item in parse_overrides(args.overrides)]
+    config = load_config(args.config, overrides)
+    dataset = load_dataset(args.gt)
+    frames = gt_frames(dataset, args.split)
+    if args.model:
+        detector = Detector.load(args.model, config.label, conf=0.001)  # COCO mAP ranks every box, so keep them all
+        predictions = predict_frames(detector, dataset.root, frames, dataset.classes, config.reader.max_pixels)
+    else:
+        predictions = read_predictions(args.pred, frames, dataset.classes)
+    for warning in predictions.warnings:
+        print(f"debris eval: warning: {warning}", file=sys.stderr)
+    sources = {"gt": str(args.gt), "split": args.split, "pred": args.pred, "model": args.model}
+    report = build_report(frames, predictions.detections, dataset.classes, conf=args.conf, iou=args.iou,
+                          max_dets=config.label.max_det, settings=sources, warnings=predictions.warnings)
+    print(report.text())
+    if args.out:
+        print("wrote " + ", ".join(map(str, write_report(report, args.out))))
+    return EXIT_OK
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -153,6 +183,20 @@ def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+def _positive_fraction(text: str) -> float:
+    value = _fraction(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, up to 1, got {text!r}")
     return value
 
 
@@ -219,6 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="threads decoding frames ahead (default: label.workers)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("eval", help="score predictions (or a checkpoint) against annotated frames: COCO mAP, "
+                                     "confusion matrix, false alarms per megapixel")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="label settings for --model (tile=512 classes=[debris] max_det=100) or any dotted config key; "
+                        "max_det is also the boxes per frame that COCO scores")
+    p.add_argument("--gt", required=True, metavar="DATASET", help="ground truth: COCO .json or folder of split .json files, or YOLO data.yaml")
+    p.add_argument("--pred", metavar="PREDICTIONS", help="COCO .json with scores, YOLO data.yaml or folder of .txt "
+                                                          "with confidences, or a `debris label` output folder")
+    p.add_argument("--model", metavar="CHECKPOINT", help="instead of --pred: run this checkpoint on every ground-truth frame")
+    p.add_argument("--split", help="evaluate on this split only (default: every split pooled)")
+    p.add_argument("--out", metavar="DIR", help="also write DIR/report.json, pr_curves.png, confusion_matrix.png")
+    p.add_argument("--conf", type=_fraction, default=0.25, help="score threshold of the confusion matrix and false alarms (default: 0.25)")
+    p.add_argument("--iou", type=_positive_fraction, default=0.5, help="IoU for a match in the confusion matrix (default: 0.5)")
+    p.add_argument("--config", help="YAML file merged over configs/default.yaml")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

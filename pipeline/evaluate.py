@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -22,6 +22,7 @@ from pipeline.dataset import ImageLabels
 from pipeline.detections import Detections
 
 MISSING = -1.0  # COCO's value where there is nothing to measure: no ground truth of that class or size
+RECALLS = np.linspace(0.0, 1.0, 101)  # COCOeval's recall thresholds: the x axis of Evaluation.pr50
 
 # name -> (COCOeval array, IoU or None for the mean over 0.50:0.95, area, index into maxDets = (1, 10, max_dets))
 STATS = {
@@ -44,10 +45,14 @@ STATS = {
 class Evaluation:
     """stats: the twelve COCO numbers named as in STATS ("AR100" is recall at max_dets).
     per_class: class name -> {"AP50-95", "AP50", "AR100", "n_gt" (an int)}. MISSING where no ground truth.
+    pr50: (num classes, 101) precision at IoU 0.5 at each of RECALLS, as COCO interpolates it (the
+          best precision at that recall or above; 0 past the highest recall reached); AP50 is its
+          mean. A row is MISSING throughout for a class without ground truth.
     """
 
     stats: dict[str, float]
     per_class: dict[str, dict[str, float]]
+    pr50: np.ndarray = field(repr=False, compare=False)
 
     def table(self) -> str:
         """The summary as mAP / AR pairs side by side, then one row per class; '-' is MISSING."""
@@ -92,7 +97,9 @@ def evaluate(
         }
         for k, name in enumerate(classes)
     }
-    return Evaluation(stats, per_class)
+    iou50 = np.flatnonzero(np.isclose(e.params.iouThrs, 0.50))[0]
+    pr50 = e.eval["precision"][iou50, :, :, e.params.areaRngLbl.index("all"), 2].T.copy()
+    return Evaluation(stats, per_class, pr50)
 
 
 def _annotations(frames: Sequence[Detections]) -> list[dict]:

@@ -144,7 +144,7 @@ def _read_folder(
         except FrameError as e:
             problems.append(Problem(str(path), "image", f"cannot read the image size ({e.reason})"))
             continue
-        labels, found = _read_labels(root / label, width, height, nc)
+        labels, found = read_labels(root / label, width, height, nc)
         images.append(ImageLabels(file_name, width, height, labels))
         problems += found
     for txt in sorted((root / _swap_images_folder(relative)).rglob("*.txt")):
@@ -153,7 +153,7 @@ def _read_folder(
     return images, problems
 
 
-def _read_labels(path: Path, width: int, height: int, nc: int) -> tuple[Detections, list[Problem]]:
+def read_labels(path: Path, width: int, height: int, nc: int) -> tuple[Detections, list[Problem]]:
     """The boxes of one label file (none if there is no file) and the problems of its lines."""
     if not path.is_file():
         return Detections.empty(), []
