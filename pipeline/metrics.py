@@ -23,11 +23,12 @@ def confusion_matrix(
 ) -> np.ndarray:
     """(K + 1, K + 1) int64 counts; rows are the true class, columns the predicted class, index K background.
 
-    In each frame the predictions scoring >= conf claim, highest score first, the unclaimed
-    ground-truth box of any class that they overlap most, if that IoU is >= iou: a claim counts in
-    [true class, predicted class], so a box found but called the wrong class shows off the
-    diagonal. A prediction that claims nothing counts in [K, predicted class] (a false alarm), a
-    ground-truth box nobody claims in [true class, K] (a miss). [K, K] stays 0.
+    In each frame the predictions scoring >= conf claim ground-truth boxes in two passes, highest
+    score first: first boxes of their own class, then unclaimed boxes of any class; each claims the
+    free box it overlaps most, if that IoU is >= iou. Own class first, so a right box is not pushed
+    off the diagonal by a higher-scoring wrong one on the same object. A claim counts in
+    [true class, predicted class]; a prediction that claims nothing counts in [K, predicted class]
+    (a false alarm), a ground-truth box nobody claims in [true class, K] (a miss). [K, K] stays 0.
     """
     k = num_classes
     matrix = np.zeros((k + 1, k + 1), np.int64)
@@ -36,15 +37,16 @@ def confusion_matrix(
         dets = dets[np.argsort(-dets.scores, kind="stable")]
         truth = frame.labels
         overlap = box_iou(torch.from_numpy(dets.xyxy), torch.from_numpy(truth.xyxy)).numpy()  # (P, G)
-        claimed = np.zeros(len(truth), bool)
+        same = dets.class_ids[:, None] == truth.class_ids[None, :]
+        claimed, matched = np.zeros(len(truth), bool), np.full(len(dets), -1)
+        for allowed in (same, np.ones_like(same)):
+            for i in np.flatnonzero(matched < 0):
+                free = np.where(claimed | ~allowed[i], -1.0, overlap[i])
+                j = int(free.argmax()) if len(truth) else -1
+                if j >= 0 and free[j] >= iou:
+                    claimed[j], matched[i] = True, j
         for i, predicted in enumerate(dets.class_ids.tolist()):
-            free = np.where(claimed, -1.0, overlap[i])
-            j = int(free.argmax()) if len(truth) else -1
-            if j >= 0 and free[j] >= iou:
-                claimed[j] = True
-                matrix[truth.class_ids[j], predicted] += 1
-            else:
-                matrix[k, predicted] += 1
+            matrix[truth.class_ids[matched[i]] if matched[i] >= 0 else k, predicted] += 1
         np.add.at(matrix, (truth.class_ids[~claimed], k), 1)
     return matrix
 

@@ -59,7 +59,8 @@ def predict_frame(
         for start in range(0, len(indices), settings.batch):
             chunk = indices[start : start + settings.batch]
             x = to_tensor([_crop(image, windows[i]) for i in chunk])
-            x = F.pad(x, (0, -sw % stride, 0, -sh % stride))  # to a multiple of the coarsest stride
+            if sw % stride or sh % stride:  # to a multiple of the coarsest stride (F.pad copies even when padding 0)
+                x = F.pad(x, (0, -sw % stride, 0, -sh % stride))
             with torch.autocast("cpu", torch.bfloat16, enabled=settings.bf16):
                 raw = net(x)
             found = decode(raw, points(net.strides, x.shape[2], x.shape[3]), settings.conf, settings.iou, settings.max_det, class_ids)

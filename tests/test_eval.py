@@ -18,7 +18,7 @@ from pipeline.coco import write_coco
 from pipeline.dataset import DatasetError, ImageLabels
 from pipeline.detections import Detections
 from pipeline.eval_inputs import match_names
-from pipeline.metrics import false_alarms
+from pipeline.metrics import confusion_matrix, false_alarms
 from pipeline.yolo import yolo_lines
 
 CLASSES = ["parachute", "backshell", "debris"]
@@ -104,6 +104,14 @@ def test_confusion_matrix_cells_for_a_wrong_class_a_miss_and_a_false_alarm(tmp_p
         ("backshell", "backshell"): 1, ("debris", "debris"): 1, ("background", "debris"): 1,
     }
     assert report["confusion_matrix"]["rows"][-1] == report["confusion_matrix"]["columns"][-1] == "background"
+
+
+def test_a_right_box_keeps_its_object_from_a_higher_scoring_wrong_one():
+    a, b, e1, e2 = scene()
+    # on parachute 0: a backshell box scoring 0.9 and a parachute box scoring 0.6
+    frames = [predicted(a, [PARACHUTES[0], PARACHUTES[0]], [1, 0], [0.9, 0.6]), b, e1, e2]
+    counts = confusion_matrix(scene(), [f.labels for f in frames], len(CLASSES))
+    assert counts[0, 0] == 1 and counts[0, 1] == 0 and counts[3, 1] == 1  # the backshell box is a false alarm
 
 
 def test_false_alarms_per_megapixel_count_kept_boxes_on_empty_frames_only(tmp_path):
