@@ -108,6 +108,15 @@ def _read(path: Path, max_pixels: int) -> Frame:
         raise FrameError(path, "truncated or corrupt (no JPEG end marker FF D9)")
     if head.startswith(_PNG_SIGNATURE) and not tail.endswith(_PNG_IEND):
         raise FrameError(path, "truncated or corrupt (no PNG IEND chunk at the end)")
+    image = decode_image(data, path)
+    return Frame(to_rgb8(image), path, 8 * image.dtype.itemsize, channels)
+
+
+def decode_image(data: np.ndarray, path: str | Path) -> np.ndarray:
+    """A whole encoded file (uint8 bytes) -> the image as stored: (H, W) gray or (H, W, 3) BGR, uint8 or uint16.
+
+    EXIF orientation is applied. `path` only names the file in the FrameError a bad file raises.
+    """
     try:
         image = cv2.imdecode(data, _DECODE_FLAGS)
     except cv2.error as e:
@@ -116,7 +125,7 @@ def _read(path: Path, max_pixels: int) -> Frame:
         raise FrameError(path, "truncated or corrupt (decoder failed)")
     if image.dtype not in (np.uint8, np.uint16):
         raise FrameError(path, f"unsupported sample type {image.dtype}")
-    return Frame(_to_rgb8(image), path, 8 * image.dtype.itemsize, channels)
+    return image
 
 
 def read_header(path: str | Path) -> tuple[int, int, int]:
@@ -148,7 +157,7 @@ def read_header(path: str | Path) -> tuple[int, int, int]:
     return width, height, channels
 
 
-def _to_rgb8(image: np.ndarray) -> np.ndarray:
+def to_rgb8(image: np.ndarray) -> np.ndarray:
     """(H, W) gray or (H, W, 3) BGR, uint8 or uint16 -> (H, W, 3) uint8 RGB."""
     if image.dtype == np.uint16:
         image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)

@@ -32,8 +32,10 @@ from pipeline.dataset import Dataset, ImageLabels, load_dataset
 from pipeline.evaluate import Evaluation, evaluate
 from pipeline.predict import predict_frame, to_tensor
 from pipeline.preprocess import preprocess
-from pipeline.reader import read_frame
+from pipeline.reader import decode_image, read_frame, to_rgb8
+from pipeline.synth.generate import frame_job, generate_dataset, render_file
 
+SYNTH_PREFIX = "synth:"  # DATA = synth:N trains on frames rendered on the fly
 METRICS = ["epoch", "train_loss", "lr", "mAP50-95", "mAP50", "mAP_small", "seconds"]
 
 
@@ -57,6 +59,42 @@ class Frames(torch.utils.data.Dataset):
         image = self.cache[i] if self.cache is not None else self._load(i)
         image, labels = augment(image, self.images[i].labels, np.random.default_rng([self.seed, self.epoch, i]), self.aug)
         return image, {"boxes": torch.from_numpy(labels.xyxy), "labels": torch.from_numpy(labels.class_ids)}
+
+
+class SynthFrames(torch.utils.data.Dataset):
+    """Training crops of frames the data engine renders on the fly: `n` new frames every epoch.
+
+    Frame i of epoch e is drawn from (seed, e, i), whichever process renders it, so a resumed run
+    sees the same frames. Each frame is encoded as `debris synth` would write it (JPEG or PNG) and
+    decoded by the reader, then preprocessed and augmented like a frame read from disk. Rendering
+    costs 50-300 ms a frame, so this pays off with several `train.workers`; on 2 cores, rendering a
+    data set once with `debris synth` and training on it is faster.
+    """
+
+    def __init__(self, n: int, config: Config, aug: AugmentConfig, seed: int):
+        self.n, self.config, self.aug, self.seed = n, config, aug, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        job = frame_job([self.seed, self.epoch, i], i, "train", self.config)
+        data, item = render_file(job, self.config)
+        image = preprocess(to_rgb8(decode_image(np.frombuffer(data, np.uint8), job.file_name)), self.config.preprocess)
+        image, labels = augment(image, item.labels, np.random.default_rng([self.seed, self.epoch, i, 1]), self.aug)
+        return image, {"boxes": torch.from_numpy(labels.xyxy), "labels": torch.from_numpy(labels.class_ids)}
+
+
+def synth_frames_per_epoch(data: str | Path) -> int | None:
+    """N for DATA = "synth:N" (train on N frames rendered on the fly each epoch), else None."""
+    text = str(data)
+    if not text.startswith(SYNTH_PREFIX):
+        return None
+    count = text[len(SYNTH_PREFIX):]
+    if not count.isdigit() or int(count) < 1:
+        raise ConfigError(f"{text!r}: expected {SYNTH_PREFIX}N with N a positive number of frames per epoch")
+    return int(count)
 
 
 def collate(batch: list[tuple[np.ndarray, dict]]) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
@@ -128,8 +166,19 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     """Train on the COCO/YOLO data set at `data`; write the run into `out`; return the best checkpoint."""
     out = Path(out)
     tc = config.train
-    dataset = load_dataset(data)
-    train_images, val_images = split_data(dataset)
+    on_the_fly = synth_frames_per_epoch(data)
+    if on_the_fly:
+        # validation needs fixed frames: rendered once into the run folder, from seeds training never draws
+        val_dir = out / "synth_val"
+        if not (val_dir / "val.json").exists():
+            val_config = config.model_copy(update={"synth": config.synth.model_copy(update={"splits": {"val": 1.0}})})
+            generate_dataset(val_dir, max(50, on_the_fly // 10), tc.seed, val_config, workers=max(1, tc.workers))
+        dataset = load_dataset(val_dir)
+        # the val frames come from the same generator: their class counts stand in for the training frames'
+        train_images, val_images = dataset.splits["val"], dataset.splits["val"]
+    else:
+        dataset = load_dataset(data)
+        train_images, val_images = split_data(dataset)
     classes = dataset.classes
     torch.manual_seed(tc.seed)
     torch.use_deterministic_algorithms(tc.deterministic)
@@ -140,7 +189,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # conv weights; not norms and biases
     rest = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=tc.lr)
-    steps_per_epoch = max(1, len(train_images) // tc.batch)
+    steps_per_epoch = max(1, (on_the_fly or len(train_images)) // tc.batch)
     warmup = tc.warmup_epochs * steps_per_epoch
     run = Run(epochs=tc.epochs)
 
@@ -167,7 +216,10 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         out.mkdir(parents=True, exist_ok=True)
 
     aug = AugmentConfig(size=tc.imgsz)
-    frames = Frames(dataset.root, train_images, config.preprocess, aug, tc.seed, cache=tc.cache)
+    if on_the_fly:
+        frames = SynthFrames(on_the_fly, config, aug, tc.seed)
+    else:
+        frames = Frames(dataset.root, train_images, config.preprocess, aug, tc.seed, cache=tc.cache)
     while run.epoch < run.epochs:
         epoch, start = run.epoch, time.perf_counter()
         frames.epoch = epoch

@@ -130,3 +130,26 @@ def test_class_weights_favour_rare_classes(frames):
     rare, common = present[np.argmin(counts[present])], present[np.argmax(counts[present])]
     assert weights[rare] >= weights[common]
     assert weights[present].mean().item() == pytest.approx(1.0)
+
+
+SMALL_FRAMES = ["synth.sizes={rte: [160, 120], nav: [160, 120], orbital: [128, 128]}"]
+
+
+def test_training_on_frames_rendered_on_the_fly(tmp_path):
+    config = load_config(overrides=TINY + SMALL_FRAMES + ["train.epochs=2", "train.bf16=false"])
+    best = training.train(config, "synth:8", tmp_path / "run")
+    assert len(losses(tmp_path / "run")) == 2 and all(np.isfinite(losses(tmp_path / "run")))
+    assert load_checkpoint(best)["data"] == "synth:8"
+    assert len(load_dataset(tmp_path / "run" / "synth_val").splits["val"]) == 50
+    # frame i of epoch e is the same whoever renders it, and epochs differ
+    dataset = training.SynthFrames(8, config, AugmentConfig(size=128), seed=0)
+    first = dataset[3][0]
+    np.testing.assert_array_equal(first, training.SynthFrames(8, config, AugmentConfig(size=128), seed=0)[3][0])
+    dataset.epoch = 1
+    assert not np.array_equal(first, dataset[3][0])
+
+
+@pytest.mark.parametrize("data", ["synth:0", "synth:many"])
+def test_bad_on_the_fly_data_is_refused(data, tmp_path):
+    with pytest.raises(training.ConfigError, match="synth:N"):
+        training.train(load_config(overrides=TINY), data, tmp_path / "run")

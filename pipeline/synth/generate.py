@@ -52,22 +52,24 @@ class FrameJob:
 
 def plan_frames(n: int, seed: int, config: Config, size: tuple[int, int] | None = None) -> list[FrameJob]:
     """What each of the n frames will be; depends only on (n, seed, config, size)."""
+    cuts = np.cumsum([round(share * n) for share in config.synth.splits.values()])
+    splits = [list(config.synth.splits)[min(int(np.searchsorted(cuts, i, side="right")), len(cuts) - 1)] for i in range(n)]
+    return [frame_job([seed, i], i, splits[i], config, size) for i in range(n)]
+
+
+def frame_job(entropy: list[int], index: int, split: str, config: Config, size: tuple[int, int] | None = None) -> FrameJob:
+    """One frame's camera, seed and JPEG quality, drawn from `entropy` (e.g. [seed, index]) alone."""
     synth = config.synth
     names = [name for name in CAMERAS if synth.camera in (name, "mixed")]
     weights = np.array([synth.camera_weights.get(name, 1.0) if synth.camera == "mixed" else 1.0 for name in names])
-    cuts = np.cumsum([round(share * n) for share in synth.splits.values()])
-    jobs = []
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        camera = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        split = list(synth.splits)[min(int(np.searchsorted(cuts, i, side="right")), len(cuts) - 1)]
-        suffix = ".jpg" if COLOUR[camera] else ".png"
-        jobs.append(FrameJob(
-            index=i, seed=int(rng.integers(2**63)), split=split, camera=camera,
-            size=size or tuple(synth.sizes[camera]), jpeg_quality=int(rng.integers(synth.jpeg_quality[0], synth.jpeg_quality[1] + 1)),
-            file_name=f"images/{split}/{i:06d}_{camera}{suffix}",
-        ))
-    return jobs
+    rng = np.random.default_rng(entropy)
+    camera = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    suffix = ".jpg" if COLOUR[camera] else ".png"
+    return FrameJob(
+        index=index, seed=int(rng.integers(2**63)), split=split, camera=camera,
+        size=size or tuple(synth.sizes[camera]), jpeg_quality=int(rng.integers(synth.jpeg_quality[0], synth.jpeg_quality[1] + 1)),
+        file_name=f"images/{split}/{index:06d}_{camera}{suffix}",
+    )
 
 
 def generate_dataset(
@@ -134,12 +136,18 @@ def _render_job(args: tuple[FrameJob, Path, Config, list[str]]) -> ImageLabels:
         # the frame's own seed picks its background, so workers need not agree on anything
         pick = np.random.default_rng([job.seed, 1]).integers(len(background_paths))
         background = read_frame(background_paths[pick]).image
+    data, labels = render_file(job, config, background)
+    write_bytes_atomic(out / job.file_name, data)
+    return labels
+
+
+def render_file(job: FrameJob, config: Config, background: np.ndarray | None = None) -> tuple[bytes, ImageLabels]:
+    """One frame encoded as its file (JPEG for colour cameras, PNG for gray), and its labels."""
     image, labels = render_frame(job.seed, job.camera, job.size, config.classes, config.synth, background)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     params = [cv2.IMWRITE_JPEG_QUALITY, job.jpeg_quality] if job.file_name.endswith(".jpg") else []
     ok, data = cv2.imencode(Path(job.file_name).suffix, bgr, params)
-    write_bytes_atomic(out / job.file_name, data.tobytes())
-    return ImageLabels(job.file_name, image.shape[1], image.shape[0], labels)
+    return data.tobytes(), ImageLabels(job.file_name, image.shape[1], image.shape[0], labels)
 
 
 def _init_worker() -> None:
