@@ -6,6 +6,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+
+from models.detector import DetectorNet
+from pipeline.checkpoint import save_checkpoint
+
+CLASSES = ["parachute", "backshell", "heat_shield", "descent_stage", "debris"]
 
 
 def png(path: Path, width: int, height: int) -> Path:
@@ -18,4 +24,15 @@ def png(path: Path, width: int, height: int) -> Path:
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    return path
+
+
+def untrained_checkpoint(path: Path, classes: list[str] = CLASSES) -> Path:
+    """A real checkpoint of an untrained width-0.25 network: it scores everything near its prior, ~0.01."""
+    torch.manual_seed(0)
+    net = DetectorNet(len(classes), width=0.25)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, {"model": {"num_classes": len(classes), "width": 0.25}, "classes": classes,
+                           "preprocess": [{"name": "percentile_stretch", "low": 0.5, "high": 99.5}],
+                           "state_dict": net.state_dict(), "metrics": {"epoch": 1}})
     return path

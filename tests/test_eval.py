@@ -9,10 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from models.detector import DetectorNet
-from pipeline.checkpoint import save_checkpoint
 from pipeline.cli import EXIT_OK, EXIT_USAGE, main
 from pipeline.coco import write_coco
 from pipeline.dataset import DatasetError, ImageLabels
@@ -20,6 +17,7 @@ from pipeline.detections import Detections
 from pipeline.eval_inputs import match_names
 from pipeline.metrics import confusion_matrix, false_alarms
 from pipeline.yolo import yolo_lines
+from tests.builders import untrained_checkpoint
 
 CLASSES = ["parachute", "backshell", "debris"]
 PARACHUTES = [[10, 10, 110, 60], [200, 10, 300, 60], [400, 10, 500, 60], [600, 10, 700, 60]]
@@ -192,15 +190,8 @@ def test_a_yolo_txt_folder_with_its_own_class_order(tmp_path):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    """An untrained network, as tests/test_label.py builds it: it scores everything near 0.01."""
-    torch.manual_seed(0)
-    names = ["parachute", "backshell", "heat_shield", "descent_stage", "debris"]
-    net = DetectorNet(len(names), width=0.25)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, {"model": {"num_classes": len(names), "width": 0.25}, "classes": names,
-                           "preprocess": [{"name": "percentile_stretch", "low": 0.5, "high": 99.5}],
-                           "state_dict": net.state_dict(), "metrics": {"epoch": 1}})
-    return path
+    """An untrained network: it scores everything near 0.01."""
+    return untrained_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
 
 
 @pytest.fixture

@@ -8,32 +8,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import pipeline.label
-from models.detector import DetectorNet
 from pipeline import Detector
 from pipeline.boxes import xyxy_to_percent
-from pipeline.checkpoint import save_checkpoint
 from pipeline.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 from pipeline.config import ConfigError
 from pipeline.dataset import load_dataset
 from pipeline.writers import read_frame_json
+from tests.builders import CLASSES, untrained_checkpoint
 
-CLASSES = ["parachute", "backshell", "heat_shield", "descent_stage", "debris"]
 # an untrained network scores everything near its prior (~0.01): a low conf makes it report boxes
 LOW_CONF = ["conf=0.005", "max_det=20", "reader.recursive=true"]
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = DetectorNet(len(CLASSES), width=0.25)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_checkpoint(path, {"model": {"num_classes": len(CLASSES), "width": 0.25}, "classes": CLASSES,
-                           "preprocess": [{"name": "percentile_stretch", "low": 0.5, "high": 99.5}],
-                           "state_dict": net.state_dict(), "metrics": {"epoch": 1}})
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", CLASSES)
 
 
 @pytest.fixture
