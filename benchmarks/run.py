@@ -30,10 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import (
-    report,  # noqa: E402
-    sets,  # noqa: E402
-)
+from benchmarks import report, sets  # noqa: E402
 from benchmarks.detector import forward_ms, gflops  # noqa: E402
 from benchmarks.label_speed import BENCH_PYTHON, run_label, score_ours  # noqa: E402
 from models import DEFAULT_WEIGHTS  # noqa: E402
