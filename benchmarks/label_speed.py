@@ -4,7 +4,7 @@
 
 Frames come from benchmarks/sets.py (640x480 nav, 1024x1024 orbital, 4208x3120 colour; seeds never
 used in training). Speed and peak RSS are of the real command, `debris label SET --out TMP`, run as a
-child process with the default settings (conf 0.25, all formats written); frames/s is the one the
+child process with the default settings (label section of configs/default.yaml, all formats written); frames/s is the one the
 command reports (decode to written outputs, without the ~3 s of Python and torch start-up, which the
 wall time column includes). Accuracy is COCO mAP at conf 0.001 on the same frames, through
 `Detector.predict`. With --yolo (weights from benchmarks/yolo_reference.py) the same frames go
@@ -28,11 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import machine, update_section  # noqa: E402
 from benchmarks.sets import frame_set  # noqa: E402
 from models import DEFAULT_WEIGHTS  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
 from pipeline.dataset import load_dataset  # noqa: E402
 from pipeline.evaluate import evaluate  # noqa: E402
 from pipeline.predict import Detector  # noqa: E402
@@ -107,11 +110,13 @@ def main() -> None:
                                      f"| {result['seconds_per_frame'] * 1000:.0f} ms | {ratio:.2f}× |")
                 print(name, label, s["mAP50-95"], s["mAP50"], result["seconds_per_frame"], flush=True)
 
+    settings = load_config().label
     command = "python benchmarks/label_speed.py" + (" --quick" if args.quick else "") + (f" --yolo {args.yolo}" if args.yolo else "")
     body = [
         f"`{command}` with `{args.model.name}` on {datetime.date.today()}; {machine()}.",
         "",
-        "`debris label SET --out TMP --model CHECKPOINT`, default settings (conf 0.25, all formats, 2 torch threads, 2 decoding threads):",
+        f"`debris label SET --out TMP --model CHECKPOINT`, default settings (conf {settings.conf}, bf16 {settings.bf16}, "
+        f"all formats, {settings.workers} decoding threads, torch's default {torch.get_num_threads()} threads):",
         "",
         "| frames | n | frames/s | per frame | wall (with start-up) | peak RSS |",
         "|---|---|---|---|---|---|",

@@ -18,7 +18,7 @@ import torch
 import models
 from pipeline.check import check_dataset
 from pipeline.checkpoint import CheckpointError, load_checkpoint
-from pipeline.config import CONFIG_DIR, Config, ConfigError, load_config, parse_overrides
+from pipeline.config import CONFIG_DIR, Config, ConfigError, LabelConfig, load_config, parse_overrides
 from pipeline.dataset import DatasetError, load_dataset, save_dataset
 from pipeline.overlay import VideoError, overlay_frames, write_gallery, write_video
 
@@ -112,15 +112,11 @@ def cmd_overlay(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from pipeline.config import LabelConfig
     from pipeline.label import label_frames
     from pipeline.predict import Detector
     from pipeline.reader import list_frames
 
-    # Ultralytics-style bare keys: conf=0.4 means label.conf=0.4
-    overrides = [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item
-                 for item in parse_overrides(args.overrides)]
-    overrides += [f"label.workers={args.workers}"] if args.workers else []
+    overrides = _label_overrides(args.overrides) + ([f"label.workers={args.workers}"] if args.workers else [])
     config = load_config(args.config, overrides)
     paths = list_frames(args.sources, recursive=config.reader.recursive)
     if not paths:
@@ -140,17 +136,13 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.config import LabelConfig
     from pipeline.eval_inputs import gt_frames, predict_frames, read_predictions
     from pipeline.eval_report import build_report, write_report
     from pipeline.predict import Detector
 
     if (args.pred is None) == (args.model is None):
         raise ConfigError("give either --pred PREDICTIONS or --model CHECKPOINT (one of the two)")
-    # as in `debris label`, bare label settings: tile=512 means label.tile=512 (they apply with --model)
-    overrides = [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item
-                 for item in parse_overrides(args.overrides)]
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, _label_overrides(args.overrides))  # label settings apply with --model
     dataset = load_dataset(args.gt)
     frames = gt_frames(dataset, args.split)
     if args.model:
@@ -161,12 +153,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for warning in predictions.warnings:
         print(f"debris eval: warning: {warning}", file=sys.stderr)
     sources = {"gt": str(args.gt), "split": args.split, "pred": args.pred, "model": args.model}
-    report = build_report(frames, predictions.detections, dataset.classes, conf=args.conf, iou=args.iou,
+    conf = config.label.conf if args.conf is None else args.conf
+    report = build_report(frames, predictions.detections, dataset.classes, conf=conf, iou=args.iou,
                           max_dets=config.label.max_det, settings=sources, warnings=predictions.warnings)
     print(report.text())
     if args.out:
         print("wrote " + ", ".join(map(str, write_report(report, args.out))))
     return EXIT_OK
+
+
+def _label_overrides(items: list[str]) -> list[str]:
+    """Ultralytics-style bare keys for the label settings: conf=0.4 means label.conf=0.4."""
+    return [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item for item in parse_overrides(items)]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -276,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="CHECKPOINT", help="instead of --pred: run this checkpoint on every ground-truth frame")
     p.add_argument("--split", help="evaluate on this split only (default: every split pooled)")
     p.add_argument("--out", metavar="DIR", help="also write DIR/report.json, pr_curves.png, confusion_matrix.png")
-    p.add_argument("--conf", type=_fraction, default=0.25, help="score threshold of the confusion matrix and false alarms (default: 0.25)")
+    p.add_argument("--conf", type=_fraction, help="score threshold of the confusion matrix and false alarms (default: label.conf)")
     p.add_argument("--iou", type=_positive_fraction, default=0.5, help="IoU for a match in the confusion matrix (default: 0.5)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_eval)

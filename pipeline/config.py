@@ -81,7 +81,7 @@ class TrainConfig(_Section):
     patience: int = Field(ge=1, description="stop after this many epochs without a better val mAP50-95")
     workers: int = Field(ge=0, description="data-loading processes")
     cache: bool = Field(description="decode and preprocess every training frame once and keep it in RAM")
-    bf16: bool = Field(description="forward pass under bfloat16 autocast (fast on CPUs with AVX-512 BF16 or AMX)")
+    bf16: Literal["auto"] | bool = Field(description="forward pass under bfloat16 autocast; auto: where the CPU has AVX-512 BF16 or AMX")
     class_weights: Literal["auto", "none"] | dict[str, float] = Field(
         description="auto: inverse square root of class frequency; none; or {class: weight}")
     seed: int
@@ -99,7 +99,7 @@ class LabelConfig(_Section):
     overlap: float = Field(ge=0, lt=1, description="share of a tile its neighbour repeats")
     full_size: int = Field(ge=64, multiple_of=32, description="longest side of the downscaled whole-frame view")
     batch: int = Field(ge=1, description="tiles per forward pass")
-    bf16: bool = Field(description="forward pass under bfloat16 autocast")
+    bf16: Literal["auto"] | bool = Field(description="forward pass under bfloat16 autocast; auto: where the CPU has AVX-512 BF16 or AMX")
     formats: list[Literal["coco", "yolo", "csv", "labelstudio"]] = Field(description="collection outputs to write; per-frame JSON is always written")
     save_conf: bool = Field(description="YOLO txt: append each box's confidence")
     image_prefix: str = Field(description="Label Studio: prefix of each task's image path, e.g. /data/local-files/?d=")

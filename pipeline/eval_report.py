@@ -78,7 +78,7 @@ class Report:
 
 
 def build_report(
-    gt: Sequence[ImageLabels], predictions: Sequence[Detections], classes: Sequence[str], conf: float = 0.25,
+    gt: Sequence[ImageLabels], predictions: Sequence[Detections], classes: Sequence[str], conf: float,
     iou: float = 0.5, max_dets: int = 100, settings: dict[str, Any] | None = None, warnings: Sequence[str] = (),
 ) -> Report:
     """Evaluate predictions[i] against gt[i] (class ids indexing `classes`); settings: extra entries for report.json."""

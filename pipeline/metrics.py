@@ -19,7 +19,7 @@ from pipeline.detections import Detections
 
 
 def confusion_matrix(
-    gt: Sequence[ImageLabels], predictions: Sequence[Detections], num_classes: int, conf: float = 0.25, iou: float = 0.5
+    gt: Sequence[ImageLabels], predictions: Sequence[Detections], num_classes: int, conf: float, iou: float = 0.5
 ) -> np.ndarray:
     """(K + 1, K + 1) int64 counts; rows are the true class, columns the predicted class, index K background.
 
@@ -65,7 +65,7 @@ class AlarmRate:
         return self.boxes / self.megapixels if self.frames else None
 
 
-def false_alarms(gt: Sequence[ImageLabels], predictions: Sequence[Detections], conf: float = 0.25) -> AlarmRate:
+def false_alarms(gt: Sequence[ImageLabels], predictions: Sequence[Detections], conf: float) -> AlarmRate:
     """Predicted boxes scoring >= conf in the frames without any ground-truth box.
 
     On empty terrain every kept box is wrong whatever its position, so this is the cost a user

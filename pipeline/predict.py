@@ -31,6 +31,21 @@ from pipeline.reader import DEFAULT_MAX_PIXELS, read_frame
 from pipeline.tiler import Window, plan_windows
 
 
+def use_bf16(setting: bool | str) -> bool:
+    """The bf16 setting (true, false or "auto") resolved: auto means the CPU has AVX-512 BF16 or AMX.
+
+    Without them autocast emulates bfloat16 and runs slower than fp32. The flags are read from
+    /proc/cpuinfo, so auto is off where there is none (macOS, Windows).
+    """
+    if setting != "auto":
+        return bool(setting)
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """N (H, W, 3) uint8 RGB of one size -> (N, 3, H, W) float32 in [0, 1], channels_last (faster on CPU)."""
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
@@ -47,6 +62,7 @@ def predict_frame(
     batch and bf16 (settings.classes is ignored here: pass class_ids, the ids to keep, or None).
     """
     net.eval()
+    bf16 = use_bf16(settings.bf16)
     image = preprocess(image, stages)
     h, w = image.shape[:2]
     windows = plan_windows(w, h, settings.tile, settings.overlap, settings.full_size)
@@ -61,7 +77,7 @@ def predict_frame(
             x = to_tensor([_crop(image, windows[i]) for i in chunk])
             if sw % stride or sh % stride:  # to a multiple of the coarsest stride (F.pad copies even when padding 0)
                 x = F.pad(x, (0, -sw % stride, 0, -sh % stride))
-            with torch.autocast("cpu", torch.bfloat16, enabled=settings.bf16):
+            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                 raw = net(x)
             found = decode(raw, points(net.strides, x.shape[2], x.shape[3]), settings.conf, settings.iou, settings.max_det, class_ids)
             for i, (boxes, scores, ids) in zip(chunk, found):

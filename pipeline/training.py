@@ -30,7 +30,7 @@ from pipeline.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.config import Config, ConfigError
 from pipeline.dataset import Dataset, ImageLabels, load_dataset
 from pipeline.evaluate import Evaluation, evaluate
-from pipeline.predict import predict_frame, to_tensor
+from pipeline.predict import predict_frame, to_tensor, use_bf16
 from pipeline.preprocess import preprocess
 from pipeline.reader import decode_image, read_frame, to_rgb8
 from pipeline.synth.generate import frame_job, generate_dataset, render_file
@@ -216,6 +216,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         out.mkdir(parents=True, exist_ok=True)
 
     aug = AugmentConfig(size=tc.imgsz)
+    bf16 = use_bf16(tc.bf16)
     if on_the_fly:
         frames = SynthFrames(on_the_fly, config, aug, tc.seed)
     else:
@@ -231,7 +232,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         losses = []
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.epochs}", unit="batch", disable=None)
         for images, targets in bar:
-            with torch.autocast("cpu", torch.bfloat16, enabled=tc.bf16):
+            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                 raw = model(images)
             loss = criterion(raw, targets, image_size=tuple(images.shape[2:]))["loss"]
             optimizer.zero_grad(set_to_none=True)

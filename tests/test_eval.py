@@ -108,7 +108,7 @@ def test_a_right_box_keeps_its_object_from_a_higher_scoring_wrong_one():
     a, b, e1, e2 = scene()
     # on parachute 0: a backshell box scoring 0.9 and a parachute box scoring 0.6
     frames = [predicted(a, [PARACHUTES[0], PARACHUTES[0]], [1, 0], [0.9, 0.6]), b, e1, e2]
-    counts = confusion_matrix(scene(), [f.labels for f in frames], len(CLASSES))
+    counts = confusion_matrix(scene(), [f.labels for f in frames], len(CLASSES), conf=0.25)
     assert counts[0, 0] == 1 and counts[0, 1] == 0 and counts[3, 1] == 1  # the backshell box is a false alarm
 
 
@@ -122,7 +122,7 @@ def test_false_alarms_per_megapixel_count_kept_boxes_on_empty_frames_only(tmp_pa
         predicted(e2, box * 2, [2, 2], [0.25, 0.7]),
     ]
     gt, pred = write_gt(tmp_path), write_pred(tmp_path, frames)
-    alarms = run_eval(tmp_path / "eval", "--pred", pred, "--gt", gt)["false_alarms_per_mp"]
+    alarms = run_eval(tmp_path / "eval", "--pred", pred, "--gt", gt, "--conf", "0.25")["false_alarms_per_mp"]
     assert alarms["value"] == pytest.approx(2.0) and alarms["megapixels"] == pytest.approx(2.5)
     assert alarms["boxes"] == 5 and alarms["frames"] == 2
     report = run_eval(tmp_path / "eval_low", "--pred", pred, "--gt", gt, "--conf", "0.05")
@@ -133,7 +133,7 @@ def test_false_alarms_per_megapixel_count_kept_boxes_on_empty_frames_only(tmp_pa
 
 def test_false_alarms_are_none_without_empty_frames():
     frames = scene()[:2]
-    rate = false_alarms(frames, [f.labels for f in frames])
+    rate = false_alarms(frames, [f.labels for f in frames], conf=0.25)
     assert rate.per_megapixel is None and rate.frames == 0
 
 
