@@ -9,6 +9,10 @@ Three rules, in order:
 3. Class-aware NMS (`torchvision.ops.batched_nms`) removes the duplicates that overlapping tiles and
    the whole-frame view report. Boxes of different classes never suppress each other, so debris
    lying on a parachute survives however much the two boxes overlap.
+4. A box lying mostly (CONTAINED) inside a better-scoring box of its own class is dropped: the
+   pieces of a backshell that tiles inside it report, whose IoU with the whole is too small for NMS
+   (SAHI merges them by intersection over the smaller box for the same reason). Hardware of one
+   class does not nest, so nothing real is lost.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pipeline.tiler import Window
 # A box this close to a tile's inner side (network pixels) counts as cut by it. Boxes of objects
 # cut at a side end a pixel or two short of it, as the network never sees past the side.
 EDGE_PX = 2.0
+CONTAINED = 0.8  # share of a box's area inside a better box of its class that makes it a duplicate
 
 
 def merge(
@@ -45,7 +50,25 @@ def merge(
     np.clip(dets.xyxy, 0, [width, height, width, height], out=dets.xyxy)
     dets = dets[(dets.xyxy[:, 2] > dets.xyxy[:, 0]) & (dets.xyxy[:, 3] > dets.xyxy[:, 1])]
     keep = batched_nms(torch.from_numpy(dets.xyxy), torch.from_numpy(dets.scores), torch.from_numpy(dets.class_ids), iou)
-    return dets[keep[:max_det].numpy()]
+    dets = dets[keep.numpy()]
+    return dets[_not_contained(dets)][:max_det]
+
+
+def _not_contained(dets: Detections) -> np.ndarray:
+    """(N,) bool: False for a box with >= CONTAINED of its area inside a kept, better-scoring box of its class.
+
+    dets must be sorted best score first (batched_nms returns them so).
+    """
+    boxes = torch.from_numpy(dets.xyxy)
+    lo, hi = torch.max(boxes[:, None, :2], boxes[None, :, :2]), torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = (hi - lo).clamp(min=0).prod(-1)  # (N, N)
+    area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
+    inside = (inter / area[:, None].clamp(min=1e-9) >= CONTAINED).numpy()  # [j, i]: j lies inside i
+    same = dets.class_ids[:, None] == dets.class_ids[None, :]
+    keep = np.ones(len(dets), bool)
+    for j in range(len(dets)):
+        keep[j] = not (inside[j, :j] & same[j, :j] & keep[:j]).any()
+    return keep
 
 
 def _to_frame(window: Window, result: Detections) -> Detections:

@@ -102,3 +102,14 @@ def test_nms_suppresses_within_a_class_only():
     other = merge([window], [Detections(boxes, np.array([0.9, 0.8]), np.array([1, 4]))], 200, 200, iou=0.6, max_det=10)
     assert len(same) == 1 and same.scores[0] == np.float32(0.9)
     assert sorted(other.class_ids.tolist()) == [1, 4]
+
+
+def test_a_piece_inside_a_better_box_of_its_class_is_dropped_and_other_classes_are_not():
+    window = Window(0, 0, 400, 400)
+    boxes = np.array([[50, 50, 350, 300], [60, 60, 150, 140], [200, 100, 260, 150], [300, 250, 380, 390]])
+    found = Detections(boxes, np.array([0.8, 0.7, 0.6, 0.5]), np.array([1, 1, 4, 1]))  # backshell, its piece, debris on it, another backshell
+    merged = merge([window], [found], 400, 400, iou=0.6, max_det=10)
+    np.testing.assert_array_equal(merged.xyxy, boxes[[0, 2, 3]])
+    # a better-scoring piece keeps the whole: only the lower-scoring box can be the duplicate
+    flipped = Detections(boxes[:2], np.array([0.6, 0.7]), np.array([1, 1]))
+    assert len(merge([window], [flipped], 400, 400, iou=0.6, max_det=10)) == 2
