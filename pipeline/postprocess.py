@@ -30,6 +30,7 @@ from pipeline.tiler import Window
 # cut at a side end a pixel or two short of it, as the network never sees past the side.
 EDGE_PX = 2.0
 CONTAINED = 0.8  # share of a box's area inside a better box of its class that makes it a duplicate
+CANDIDATES = 3  # boxes per max_det checked for containment (the check is N x N)
 
 
 def merge(
@@ -50,12 +51,12 @@ def merge(
     np.clip(dets.xyxy, 0, [width, height, width, height], out=dets.xyxy)
     dets = dets[(dets.xyxy[:, 2] > dets.xyxy[:, 0]) & (dets.xyxy[:, 3] > dets.xyxy[:, 1])]
     keep = batched_nms(torch.from_numpy(dets.xyxy), torch.from_numpy(dets.scores), torch.from_numpy(dets.class_ids), iou)
-    dets = dets[keep.numpy()]
+    dets = dets[keep[: CANDIDATES * max_det].numpy()]  # the rest could only come back if most of these were pieces
     return dets[_not_contained(dets)][:max_det]
 
 
 def _not_contained(dets: Detections) -> np.ndarray:
-    """(N,) bool: False for a box with >= CONTAINED of its area inside a kept, better-scoring box of its class.
+    """(N,) bool: False for a box with >= CONTAINED of its area inside a better-scoring box of its class.
 
     dets must be sorted best score first (batched_nms returns them so).
     """
@@ -64,11 +65,9 @@ def _not_contained(dets: Detections) -> np.ndarray:
     inter = (hi - lo).clamp(min=0).prod(-1)  # (N, N)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
     inside = (inter / area[:, None].clamp(min=1e-9) >= CONTAINED).numpy()  # [j, i]: j lies inside i
+    better = np.tri(len(dets), k=-1, dtype=bool)  # [j, i]: i comes before j
     same = dets.class_ids[:, None] == dets.class_ids[None, :]
-    keep = np.ones(len(dets), bool)
-    for j in range(len(dets)):
-        keep[j] = not (inside[j, :j] & same[j, :j] & keep[:j]).any()
-    return keep
+    return ~(inside & better & same).any(1)
 
 
 def _to_frame(window: Window, result: Detections) -> Detections:
