@@ -24,7 +24,7 @@ from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.report import machine, update_section  # noqa: E402
+from benchmarks.report import BENCHMARKS_MD, machine, update_section  # noqa: E402
 from pipeline.augment import AugmentConfig  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.dataset import load_dataset  # noqa: E402
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("test_set")
     parser.add_argument("--minutes", type=float, required=True, help="wall-clock training budget")
     parser.add_argument("--limit", type=int, help="evaluate on the first N test frames only")
+    parser.add_argument("--report", type=Path, default=BENCHMARKS_MD, help="the Markdown file to write")
     args = parser.parse_args()
     model, steps, seconds = train_ssdlite(args.train_set, args.minutes)
     model.eval()
@@ -111,7 +112,7 @@ def main() -> None:
         result.table(),
         "```",
     ])
-    update_section(f"Reference: SSDlite320-MobileNetV3 trained for {args.minutes:g} minutes", body)
+    update_section(f"Reference: SSDlite320-MobileNetV3 trained for {args.minutes:g} minutes", body, args.report)
     print(body)
 
 

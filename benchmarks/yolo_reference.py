@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp())  # ultralytics writes settings there, not in ~
 
-from benchmarks.report import machine, update_section  # noqa: E402
+from benchmarks.report import BENCHMARKS_MD, machine, update_section  # noqa: E402
 from pipeline.dataset import load_dataset, save_dataset  # noqa: E402
 from pipeline.detections import Detections  # noqa: E402
 from pipeline.evaluate import evaluate  # noqa: E402
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--predict-imgsz", type=int, default=1024, help="inference size on the test frames")
     parser.add_argument("--workers", type=int, default=1, help="Ultralytics data-loading processes")
     parser.add_argument("--out", default="runs/yolo11n")
+    parser.add_argument("--report", type=Path, default=BENCHMARKS_MD, help="the Markdown file to write")
     args = parser.parse_args()
     import torch
     from ultralytics import YOLO
@@ -75,7 +76,7 @@ def main() -> None:
         result.table(),
         "```",
     ])
-    update_section(f"Reference: YOLO11n trained for {args.minutes:g} minutes", body)
+    update_section(f"Reference: YOLO11n trained for {args.minutes:g} minutes", body, args.report)
     print(body)
 
 

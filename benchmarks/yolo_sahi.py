@@ -4,7 +4,8 @@
 
 Run in the benchmark environment (ultralytics and sahi: `pip install -e ".[bench]"` in its own
 venv). FRAME_SET is a COCO data set (benchmarks/sets.py makes them). sahi: slices of 640x640 with
-0.2 overlap plus SAHI's standard whole-frame prediction, merged by its default GREEDYNMM/IOS 0.5;
+0.2 overlap plus SAHI's standard whole-frame prediction, merged by SAHI's default postprocess
+(GREEDYNMM/IOS 0.5; SAHI itself switches to NMS/IOU at a confidence threshold as low as 0.001);
 whole: Ultralytics predict on the whole frame at --imgsz. Prints (and writes to --json) the COCO
 stats against the set's ground truth, through the same pycocotools evaluation as ours, and the
 seconds per frame from file path to boxes.
