@@ -33,7 +33,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows += [
         ("torch threads", f"{torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} inter-op"),
         ("configs", f"{CONFIG_DIR} ({', '.join(sorted(p.name for p in CONFIG_DIR.glob('*.yaml')))})"),
-        ("model", f"{weights}" + ("" if weights.exists() else " (not present yet)")),
+        ("model", f"{weights}" + ("" if weights.exists() else " (missing: labelling needs --model)")),
     ]
     for key, value in rows:
         print(f"{key:<24}{value}")
