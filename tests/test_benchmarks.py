@@ -15,7 +15,7 @@ def test_tiny_benchmark_run_writes_a_complete_summary(tmp_path):
     section = text.split("## Summary (benchmarks/run.py --tiny)\n", 1)[1]
     rows = re.findall(r"^\| (.+?) \| (.+?) \| (.+?) \|$", section, re.M)
     figures = {name: value for name, value, _ in rows[1:]}  # after the header
-    assert len(figures) == 9
+    assert len(figures) == 10
     for name in ["mAP50-95, synthetic test split", "mAP50", "nav 640×480, frames/s (`debris label`)", "4208×3120 colour, s/frame"]:
         assert 0 <= float(figures[name]) < 1e4, (name, figures[name])
     assert re.match(r"\d+\.\d\d GB$", next(v for k, v in figures.items() if k.startswith("peak RSS")))
