@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,8 @@ def references(train_set: Path, test_set: Path, minutes: float, limit: int | Non
         return [f"References skipped: {BENCH_PYTHON} is missing (`python -m venv .venv-bench && "
                 '.venv-bench/bin/pip install -e ".[bench]"`).'], None
     lines = []
+    # relative to the repository: the reference scripts quote their command line in BENCHMARKS.md
+    train_set, test_set = (Path(os.path.relpath(p, REPO)) for p in (train_set, test_set))
     out = Path(tempfile.mkdtemp(prefix="yolo11n-"))
     subprocess.run([str(BENCH_PYTHON), str(REPO / "benchmarks" / "yolo_reference.py"), str(train_set), str(test_set),
                     "--minutes", str(minutes), "--out", str(out), "--workers", "0", "--report", str(report_path)],
