@@ -10,6 +10,7 @@ frame pixels (pipeline/postprocess.py). `Detector` bundles a checkpoint with the
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,14 @@ from pipeline.tiler import Window, plan_windows
 def use_bf16(setting: bool | str) -> bool:
     """The bf16 setting (true, false or "auto") resolved: auto means the CPU has AVX-512 BF16 or AMX.
 
-    Without them autocast emulates bfloat16 and runs slower than fp32. The flags are read from
-    /proc/cpuinfo, so auto is off where there is none (macOS, Windows).
+    Without them autocast emulates bfloat16 and runs slower than fp32.
     """
-    if setting != "auto":
-        return bool(setting)
+    return _cpu_has_bf16() if setting == "auto" else bool(setting)
+
+
+@functools.cache  # read once per process, not once per frame
+def _cpu_has_bf16() -> bool:
+    """From /proc/cpuinfo's flags, so False where there is none (macOS, Windows)."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
