@@ -85,7 +85,7 @@ def label_frames(
             raise ConfigError(f"{other} and {path} differ only in their suffix; their outputs would overwrite each other")
     _start_run(out, detector, resume)
     class_ids = detector.class_ids()
-    done = {name for name in names if (out / "frames" / _with_suffix(name, ".json")).exists()} if resume else set()
+    done = {name for name in names if _record(out, name).exists()} if resume else set()
     todo = [(path, name) for path, name in zip(paths, names) if name not in done]
     read = (lambda p: read_frame(p, max_pixels)) if max_pixels else read_frame
     failed: list[tuple[str, str]] = []
@@ -107,12 +107,11 @@ def label_frames(
                 write_yolo_txt(out / "labels" / _with_suffix(name, ".txt"), result, settings.save_conf)
             if save_overlays:
                 write_overlay(out / "overlays" / _with_suffix(name, ".jpg"), frame.image, dets, detector.classes)
-            write_frame_json(out / "frames" / _with_suffix(name, ".json"), result, detector.classes)  # last: marks it done
+            write_frame_json(_record(out, name), result, detector.classes)  # last: marks it done
             bar.update()
     bar.close()
 
-    results = [read_frame_json(out / "frames" / _with_suffix(name, ".json")) for name in names
-               if (out / "frames" / _with_suffix(name, ".json")).exists()]
+    results = [read_frame_json(_record(out, name)) for name in names if _record(out, name).exists()]
     _write_collections(out, detector, results)
     _write_errors(out / "errors.csv", failed)
     return LabelSummary(len(paths), len(todo) - len(failed), len(done), sum(len(r.labels) for r in results),
@@ -143,6 +142,11 @@ def _start_run(out: Path, detector: Detector, resume: bool) -> None:
             raise ConfigError(f"{out}: was labelled with another model or settings ({path}); "
                               "resume with the same ones, or choose another folder")
     write_text_atomic(path, text)
+
+
+def _record(out: Path, name: str) -> Path:
+    """The frame's JSON: its result, and the mark that it is done."""
+    return out / "frames" / _with_suffix(name, ".json")
 
 
 def _with_suffix(name: str, suffix: str) -> str:
