@@ -40,7 +40,6 @@ from pipeline.config import load_config  # noqa: E402
 from pipeline.dataset import load_dataset  # noqa: E402
 from pipeline.metrics import AlarmRate, false_alarms  # noqa: E402
 from pipeline.predict import Detector  # noqa: E402
-from pipeline.synth.generate import generate_dataset  # noqa: E402
 from pipeline.training import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,15 +49,6 @@ TARGETS = {"mAP50-95": 0.70, "mAP50": 0.92, "false_alarms_per_mp": 0.1}
 
 # frames per speed set: (nav 640x480, orbital 1024², 4208x3120 colour)
 SPEED_FRAMES = {"full": (1000, 100, 20), "quick": (50, 10, 2), "tiny": (4, 1, 1)}
-
-
-def synthetic(root: Path, name: str, n: int, seed: int, overrides: list[str]) -> Path:
-    """A mixed-camera data set rendered once under `root` and reused."""
-    out = root / name
-    if not any(out.glob("*.json")):
-        print(f"rendering {n} frames (seed {seed}) into {out}", file=sys.stderr)
-        generate_dataset(out, n, seed, load_config(overrides=overrides), workers=2)
-    return out
 
 
 def false_alarms_on_real_terrain(model: Path) -> AlarmRate:
@@ -120,18 +110,18 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
 
     # the same frames as datasets/synth_test (seed 1000); a smaller split is its first n frames
-    test_set = synthetic(args.sets, f"test_{n_test}", n_test, 1000, ["synth.splits={test: 1.0}"])
+    test_set = sets.rendered(args.sets / f"test_{n_test}", n_test, 1000, ["synth.splits={test: 1.0}"])
     model = args.model  # every figure but the equal-budget row is of this checkpoint
     equal_budget = None
     if args.quick:
         # ours trained here for the same budget as the references, on the same frames
-        train_set = synthetic(args.sets, f"train_{n_train}", n_train, 0, [])
+        train_set = sets.rendered(args.sets / f"train_{n_train}", n_train, 0, [])
         run_dir = Path(tempfile.mkdtemp(prefix="quick-train-"))
         config = load_config(overrides=[f"train.time_limit_min={minutes}", "train.epochs=1000", "train.patience=1000"]
                              + (["train.batch=4", "train.imgsz=128", "model.width=0.25", "train.epochs=2"] if args.tiny else []))
         equal_budget = score_ours(train(config, train_set, run_dir), test_set, n_test)["stats"]
     else:
-        train_set = synthetic(args.sets, "train", 5000, 0, [])  # the shipped model's recipe (models/weights/MODEL_CARD.md)
+        train_set = sets.rendered(args.sets / "train", 5000, 0, [])  # the shipped model's recipe (models/weights/MODEL_CARD.md)
 
     ours = score_ours(model, test_set, n_test)
     alarms = false_alarms_on_real_terrain(model)

@@ -26,17 +26,19 @@ def frame_set(name: str, n: int | None = None, root: Path = ROOT) -> Path:
     """The folder of set `name` under `root` (its first n frames if n is given: a smaller set, rendered separately)."""
     camera, size, full, seed = SETS[name]
     n = n or full
-    out = root / (name if n == full else f"{name}_{n}")
-    if not (out / "test.json").exists():
-        print(f"rendering {n} {camera} frames {size[0]}x{size[1]} (seed {seed}) into {out}", file=sys.stderr)
-        config = load_config(overrides=[f"synth.camera={camera}", "synth.splits={test: 1.0}"])
-        generate_dataset(out, n, seed, config, size=size, workers=2)
+    return rendered(root / (name if n == full else f"{name}_{n}"), n, seed,
+                    [f"synth.camera={camera}", "synth.splits={test: 1.0}"], size)
+
+
+def rendered(out: Path, n: int, seed: int, overrides: list[str], size: tuple[int, int] | None = None) -> Path:
+    """`out`, rendered by the data engine (n frames, seed, config overrides, size) unless it already holds a data set.
+
+    Split COCO files are written once every frame is rendered, so one being there means it finished.
+    """
+    if not any((out / f"{split}.json").exists() for split in ("train", "val", "test")):
+        print(f"rendering {n} frames (seed {seed}, {' '.join(overrides) or 'default config'}) into {out}", file=sys.stderr)
+        generate_dataset(out, n, seed, load_config(overrides=overrides), size=size, workers=2)
     return out
-
-
-def images(out: Path) -> list[Path]:
-    """The set's frame files, in order."""
-    return sorted((out / "images" / "test").iterdir())
 
 
 if __name__ == "__main__":
