@@ -8,7 +8,7 @@ folder written by `debris synth`. See README.md, "debris train".
 
 import sys
 
-from pipeline.cli import main
+from debris.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

@@ -25,10 +25,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import machine, update_section  # noqa: E402
-from pipeline.checkpoint import load_checkpoint  # noqa: E402
-from pipeline.dataset import load_dataset  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
-from pipeline.predict import Detector  # noqa: E402
+from debris.io.checkpoint import load_checkpoint  # noqa: E402
+from debris.formats.dataset import load_dataset  # noqa: E402
+from debris.eval.coco_eval import evaluate  # noqa: E402
+from debris.infer.detector import Detector  # noqa: E402
 
 
 def forward_ms(model: torch.nn.Module, batch: int = 8, size: int = 640, repeats: int = 10) -> float:

@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import machine, update_section  # noqa: E402
 from benchmarks.sets import frame_set  # noqa: E402
-from models import DEFAULT_WEIGHTS  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.dataset import load_dataset  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
-from pipeline.predict import Detector  # noqa: E402
+from debris.models import DEFAULT_WEIGHTS  # noqa: E402
+from debris.config import load_config  # noqa: E402
+from debris.formats.dataset import load_dataset  # noqa: E402
+from debris.eval.coco_eval import evaluate  # noqa: E402
+from debris.infer.detector import Detector  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
@@ -48,7 +48,7 @@ CASES = [("nav", 1000, 100, 200), ("orbital", 100, 20, 50), ("rte13mp", 20, 3, 2
 
 def run_label(images: Path, model: Path, out: Path) -> dict[str, float]:
     """`debris label` as a child process: wall seconds, the frames/s it reports, its peak RSS (GB)."""
-    command = [sys.executable, "-m", "pipeline.cli", "label", str(images), "--out", str(out), "--model", str(model)]
+    command = [sys.executable, "-m", "debris.cli", "label", str(images), "--out", str(out), "--model", str(model)]
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     stdout = child.stdout.read()

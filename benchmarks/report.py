@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.files import write_text_atomic
+from debris.io.files import write_text_atomic
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each section says the command that made it.\n"

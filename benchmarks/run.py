@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import report, sets  # noqa: E402
 from benchmarks.detector import forward_ms, gflops  # noqa: E402
 from benchmarks.label_speed import BENCH_PYTHON, run_label, score_ours, score_yolo  # noqa: E402
-from models import DEFAULT_WEIGHTS  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.dataset import load_dataset  # noqa: E402
-from pipeline.metrics import AlarmRate, false_alarms  # noqa: E402
-from pipeline.predict import Detector  # noqa: E402
-from pipeline.training import train  # noqa: E402
+from debris.models import DEFAULT_WEIGHTS  # noqa: E402
+from debris.config import load_config  # noqa: E402
+from debris.formats.dataset import load_dataset  # noqa: E402
+from debris.eval.metrics import AlarmRate, false_alarms  # noqa: E402
+from debris.infer.detector import Detector  # noqa: E402
+from debris.train.loop import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_NEGATIVES = REPO / "data" / "real_mars" / "negatives.json"

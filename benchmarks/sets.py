@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pipeline.config import load_config
-from pipeline.synth.generate import generate_dataset
+from debris.config import load_config
+from debris.synth.generate import generate_dataset
 
 ROOT = Path(__file__).resolve().parent.parent / "datasets" / "bench"
 

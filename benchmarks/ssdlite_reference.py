@@ -25,15 +25,15 @@ from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import BENCHMARKS_MD, machine, update_section  # noqa: E402
-from pipeline.augment import AugmentConfig  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.dataset import load_dataset  # noqa: E402
-from pipeline.detections import Detections  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
-from pipeline.predict import to_tensor  # noqa: E402
-from pipeline.preprocess import preprocess  # noqa: E402
-from pipeline.reader import read_frame  # noqa: E402
-from pipeline.training import Frames, collate, split_data  # noqa: E402
+from debris.train.augment import AugmentConfig  # noqa: E402
+from debris.config import load_config  # noqa: E402
+from debris.formats.dataset import load_dataset  # noqa: E402
+from debris.detections import Detections  # noqa: E402
+from debris.eval.coco_eval import evaluate  # noqa: E402
+from debris.infer.detector import to_tensor  # noqa: E402
+from debris.preprocess import preprocess  # noqa: E402
+from debris.io.reader import read_frame  # noqa: E402
+from debris.train.loop import Frames, collate, split_data  # noqa: E402
 
 
 def train_ssdlite(train_set: str, minutes: float, seed: int = 0) -> tuple[torch.nn.Module, int, float]:

@@ -25,10 +25,10 @@ from scipy.stats import wasserstein_distance
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import update_section  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.draw import contact_sheet  # noqa: E402
-from pipeline.reader import read_frame  # noqa: E402
-from pipeline.synth.generate import generate_dataset  # noqa: E402
+from debris.config import load_config  # noqa: E402
+from debris.viz.draw import contact_sheet  # noqa: E402
+from debris.io.reader import read_frame  # noqa: E402
+from debris.synth.generate import generate_dataset  # noqa: E402
 
 REAL = Path(__file__).resolve().parent.parent / "data" / "real_mars"
 CROP = 512

@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import machine, update_section  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.synth.generate import generate_dataset  # noqa: E402
+from debris.config import load_config  # noqa: E402
+from debris.synth.generate import generate_dataset  # noqa: E402
 
 # (what, camera, (width, height), frames, frames with --quick, workers)
 CASES = [

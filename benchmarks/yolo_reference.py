@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp())  # ultralytics writes settings there, not in ~
 
 from benchmarks.report import BENCHMARKS_MD, machine, update_section  # noqa: E402
-from pipeline.dataset import load_dataset, save_dataset  # noqa: E402
-from pipeline.detections import Detections  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
+from debris.formats.dataset import load_dataset, save_dataset  # noqa: E402
+from debris.detections import Detections  # noqa: E402
+from debris.eval.coco_eval import evaluate  # noqa: E402
 
 
 def main() -> None:

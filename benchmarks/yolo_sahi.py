@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp())  # ultralytics writes settings there, not in ~
 
-from pipeline.dataset import load_dataset  # noqa: E402
-from pipeline.detections import Detections  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
+from debris.formats.dataset import load_dataset  # noqa: E402
+from debris.detections import Detections  # noqa: E402
+from debris.eval.coco_eval import evaluate  # noqa: E402
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ def decode(
 ) -> list[tuple[Tensor, Tensor, Tensor]]:
     """Detections of each image of a batch.
 
-    raw: (B, A, 4 + C) detector output; points: (A, 3) from models.detector.points.
+    raw: (B, A, 4 + C) detector output; points: (A, 3) from debris.models.detector.points.
     conf: minimum score; iou: NMS IoU threshold (within one class); max_det: boxes kept per image;
     classes: class ids to keep, or None for all.
     Returns B tuples (boxes (N, 4) float32 xyxy input pixels, scores (N,) float32, class_ids (N,) int64),

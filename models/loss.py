@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import box_iou, complete_box_iou_loss
 
-from models.decode import boxes as decode_boxes
-from models.detector import points as make_points
+from debris.models.decode import boxes as decode_boxes
+from debris.models.detector import points as make_points
 
 TOPK = 9  # ATSS candidates per level and object
 ANCHOR_SCALE = 5.0  # anchor box side in strides, as in PP-YOLOE's ATSS

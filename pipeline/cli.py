@@ -15,19 +15,20 @@ from typing import Sequence
 
 import torch
 
-import models
-from pipeline.check import check_dataset
-from pipeline.checkpoint import CheckpointError, load_checkpoint
-from pipeline.config import CONFIG_DIR, Config, ConfigError, LabelConfig, load_config, parse_overrides
-from pipeline.dataset import DatasetError, load_dataset, save_dataset
-from pipeline.overlay import VideoError, overlay_frames, write_gallery, write_video
+from debris.models import DEFAULT_WEIGHTS
+from debris.formats.check import check_dataset
+from debris.io.checkpoint import CheckpointError, load_checkpoint
+from debris.config import CONFIG_DIR, Config, ConfigError, LabelConfig, load_config, parse_overrides
+from debris.formats.dataset import load_dataset, save_dataset
+from debris.labels import DatasetError
+from debris.viz.overlay import VideoError, overlay_frames, write_gallery, write_video
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     packages = ["debris", "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-image", "pydantic"]
-    weights = models.DEFAULT_WEIGHTS
+    weights = DEFAULT_WEIGHTS
     rows = [("python", f"{platform.python_version()} ({sys.executable})")]
     rows += [(name, version(name)) for name in packages]
     rows += [
@@ -63,7 +64,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from pipeline.synth.generate import generate_dataset  # the renderer's imports are only paid for here
+    from debris.synth.generate import generate_dataset  # the renderer's imports are only paid for here
 
     overrides = parse_overrides(args.overrides) + ([f"synth.camera={args.camera}"] if args.camera else [])
     config = load_config(args.config, overrides)
@@ -75,7 +76,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from pipeline.training import train  # the model code's imports are only paid for here
+    from debris.train.loop import train  # the model code's imports are only paid for here
 
     if args.resume:
         # a resumed run continues with the config and data it started with, whatever is passed now
@@ -112,9 +113,9 @@ def cmd_overlay(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from pipeline.label import label_frames
-    from pipeline.predict import Detector
-    from pipeline.reader import list_frames
+    from debris.infer.label import label_frames
+    from debris.infer.detector import Detector
+    from debris.io.reader import list_frames
 
     overrides = _label_overrides(args.overrides) + ([f"label.workers={args.workers}"] if args.workers else [])
     config = load_config(args.config, overrides)
@@ -136,9 +137,9 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.eval_inputs import gt_frames, predict_frames, read_predictions
-    from pipeline.eval_report import build_report, write_report
-    from pipeline.predict import Detector
+    from debris.eval.inputs import gt_frames, predict_frames, read_predictions
+    from debris.eval.report import build_report, write_report
+    from debris.infer.detector import Detector
 
     if (args.pred is None) == (args.model is None):
         raise ConfigError("give either --pred PREDICTIONS or --model CHECKPOINT (one of the two)")

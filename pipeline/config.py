@@ -15,9 +15,9 @@ from typing import Any, Literal, Sequence, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from debris.configs import CONFIG_DIR, DEFAULT_CONFIG
+
 M = TypeVar("M", bound=BaseModel)
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
 
 class ConfigError(ValueError):
@@ -118,7 +118,7 @@ class Config(_Section):
     @field_validator("preprocess")
     @classmethod
     def _known_stages(cls, stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from pipeline.preprocess import check_stages  # the stage functions are the list of what is allowed
+        from debris.preprocess import check_stages  # the stage functions are the list of what is allowed
 
         check_stages(stages)
         return stages

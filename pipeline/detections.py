@@ -2,7 +2,7 @@
 
 Ground-truth labels, model output, every writer and the overlay use it, like supervision's
 `Detections`. Boxes are xyxy in the original frame's pixels; file formats convert at their
-boundary through `pipeline.boxes`.
+boundary through `debris.boxes`.
 """
 
 from __future__ import annotations

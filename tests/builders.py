@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import torch
 
-from models.detector import DetectorNet
-from pipeline.checkpoint import save_checkpoint
+from debris.models.detector import DetectorNet
+from debris.io.checkpoint import save_checkpoint
 
 CLASSES = ["parachute", "backshell", "heat_shield", "descent_stage", "debris"]
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.augment import AugmentConfig, augment, letterbox
-from pipeline.detections import Detections
+from debris.train.augment import AugmentConfig, augment, letterbox
+from debris.detections import Detections
 
 # pixel-exact geometry: no appearance changes, so a rectangle's pixels can be found by threshold
 GEOMETRY = {"photometric": 0.0, "blur": 0.0, "noise": 0.0, "jpeg": 0.0}

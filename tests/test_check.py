@@ -1,4 +1,4 @@
-"""Tests for pipeline.check (and the problems pipeline.coco and pipeline.yolo report).
+"""Tests for debris.formats.check (and the problems debris.formats.coco and debris.formats.yolo report).
 
 Every data set is built in a temporary folder with tiny PNGs written by cv2.
 """
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-import pipeline.check
-from pipeline.check import check_dataset
-from pipeline.dataset import Problem, read_dataset
+import debris.formats.check
+from debris.formats.check import check_dataset
+from debris.formats.dataset import read_dataset
+from debris.labels import Problem
 from tests.builders import png, write
 
 
@@ -82,8 +83,8 @@ def broken_coco(root: Path) -> Path:
 def test_coco_check_lists_every_problem_with_its_file_and_place(tmp_path, monkeypatch):
     path = broken_coco(tmp_path)
     opened = []
-    read_frame = pipeline.check.read_frame
-    monkeypatch.setattr(pipeline.check, "read_frame", lambda p, *a: opened.append(Path(p)) or read_frame(p, *a))
+    read_frame = debris.formats.check.read_frame
+    monkeypatch.setattr(debris.formats.check, "read_frame", lambda p, *a: opened.append(Path(p)) or read_frame(p, *a))
 
     problems = check_dataset(path)
 

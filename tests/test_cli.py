@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
+from debris.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "real_mars" / "negatives.json"

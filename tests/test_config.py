@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.config import DEFAULT_CONFIG, ConfigError, load_config, parse_overrides
+from debris.config import DEFAULT_CONFIG, ConfigError, load_config, parse_overrides
 
 
 def test_defaults_load_from_the_yaml_file():

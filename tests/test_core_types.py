@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from pipeline.boxes import xywh_to_xyxy, xyxy_to_xywh, xyxy_to_yolo, yolo_to_xyxy
-from pipeline.detections import Detections
-from pipeline.files import write_bytes_atomic, write_text_atomic
+from debris.boxes import xywh_to_xyxy, xyxy_to_xywh, xyxy_to_yolo, yolo_to_xyxy
+from debris.detections import Detections
+from debris.io.files import write_bytes_atomic, write_text_atomic
 
 XYXY = np.array([[10.0, 20.0, 110.0, 70.0], [0.0, 0.0, 640.0, 480.0]])
 

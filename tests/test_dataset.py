@@ -1,4 +1,4 @@
-"""Tests for pipeline.dataset, pipeline.coco and pipeline.yolo: reading, writing and round trips.
+"""Tests for debris.formats.dataset, debris.formats.coco and debris.formats.yolo: reading, writing and round trips.
 
 Every data set is built in a temporary folder with tiny PNGs written by cv2.
 """
@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipeline.check import check_dataset
-from pipeline.dataset import DatasetError, load_dataset, read_dataset, save_dataset
+from debris.formats.check import check_dataset
+from debris.formats.dataset import load_dataset, read_dataset, save_dataset
+from debris.labels import DatasetError
 from tests.builders import png, write
 
 

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.cli import EXIT_OK, EXIT_USAGE, main
-from pipeline.coco import write_coco
-from pipeline.dataset import DatasetError, ImageLabels
-from pipeline.detections import Detections
-from pipeline.eval_inputs import match_names
-from pipeline.metrics import confusion_matrix, false_alarms
-from pipeline.yolo import yolo_lines
+from debris.cli import EXIT_OK, EXIT_USAGE, main
+from debris.formats.coco import write_coco
+from debris.labels import DatasetError, ImageLabels
+from debris.detections import Detections
+from debris.eval.inputs import match_names
+from debris.eval.metrics import confusion_matrix, false_alarms
+from debris.formats.yolo import yolo_lines
 from tests.builders import untrained_checkpoint
 
 CLASSES = ["parachute", "backshell", "debris"]

@@ -1,13 +1,13 @@
-"""Tests for pipeline.evaluate: COCO numbers on small hand-made frames whose answers are known."""
+"""Tests for debris.eval.coco_eval: COCO numbers on small hand-made frames whose answers are known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.dataset import ImageLabels
-from pipeline.detections import Detections
-from pipeline.evaluate import MISSING, evaluate
+from debris.labels import ImageLabels
+from debris.detections import Detections
+from debris.eval.coco_eval import MISSING, evaluate
 
 CLASSES = ["parachute", "backshell", "heat_shield", "descent_stage", "debris"]
 ONE = pytest.approx(1.0)  # COCOeval divides by tp + fp + eps, so one true positive scores 1 - 2e-16

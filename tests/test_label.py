@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-import pipeline.label
-from pipeline import Detector
-from pipeline.boxes import xyxy_to_percent
-from pipeline.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
-from pipeline.config import ConfigError
-from pipeline.dataset import load_dataset
-from pipeline.writers import read_frame_json
+import debris.infer.label
+from debris import Detector
+from debris.boxes import xyxy_to_percent
+from debris.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
+from debris.config import ConfigError
+from debris.formats.dataset import load_dataset
+from debris.formats.writers import read_frame_json
 from tests.builders import CLASSES, untrained_checkpoint
 
 # an untrained network scores everything near its prior (~0.01): a low conf makes it report boxes
@@ -99,7 +99,7 @@ def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(model, frames, t
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     assert label(frames, "--out", whole, "--model", model, "--save-overlays", *LOW_CONF) == EXIT_OK
 
-    real = pipeline.label.write_frame_json
+    real = debris.infer.label.write_frame_json
     calls = []
 
     def dies_on_the_fourth_frame(*args, **kwargs):
@@ -108,10 +108,10 @@ def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(model, frames, t
             raise KeyboardInterrupt  # killed mid-batch, after the frame's txt and overlay were written
         real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline.label, "write_frame_json", dies_on_the_fourth_frame)
+    monkeypatch.setattr(debris.infer.label, "write_frame_json", dies_on_the_fourth_frame)
     with pytest.raises(KeyboardInterrupt):
         label(frames, "--out", broken, "--model", model, "--save-overlays", *LOW_CONF)
-    monkeypatch.setattr(pipeline.label, "write_frame_json", real)
+    monkeypatch.setattr(debris.infer.label, "write_frame_json", real)
     assert len(list((broken / "frames").rglob("*.json"))) == 3
 
     assert label(frames, "--out", broken, "--model", model, "--save-overlays", *LOW_CONF) == EXIT_USAGE  # no --resume

@@ -5,9 +5,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.ops import box_iou
 
-from models.decode import decode
-from models.detector import DetectorNet, points
-from models.loss import DetectionLoss
+from debris.models.decode import decode
+from debris.models.detector import DetectorNet, points
+from debris.models.loss import DetectionLoss
 
 NUM_CLASSES = 5
 

@@ -5,12 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import overlay
-from pipeline.cli import EXIT_OK, EXIT_PROBLEMS, main
-from pipeline.dataset import ImageLabels
-from pipeline.detections import Detections
-from pipeline.draw import draw_detections
-from pipeline.overlay import VideoError, overlay_frames, write_gallery, write_video
+from debris.viz import overlay
+from debris.cli import EXIT_OK, EXIT_PROBLEMS, main
+from debris.labels import ImageLabels
+from debris.detections import Detections
+from debris.viz.draw import draw_detections
+from debris.viz.overlay import VideoError, overlay_frames, write_gallery, write_video
 
 CLASSES = ["parachute", "debris"]
 

@@ -1,4 +1,4 @@
-"""Tests for pipeline.reader: every input is built in tmp_path with cv2, Pillow and numpy."""
+"""Tests for debris.io.reader: every input is built in tmp_path with cv2, Pillow and numpy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.reader import DEFAULT_MAX_PIXELS, Frame, FrameError, list_frames, read_frame
+from debris.io.reader import DEFAULT_MAX_PIXELS, Frame, FrameError, list_frames, read_frame
 
 
 def asymmetric_rgb(height: int = 48, width: int = 64) -> np.ndarray:

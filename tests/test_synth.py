@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.check import check_dataset
-from pipeline.cli import EXIT_OK, main
-from pipeline.config import ConfigError, load_config
-from pipeline.synth.cameras import View, sample_view
-from pipeline.synth.generate import generate_dataset, plan_frames
-from pipeline.synth.hardware import Sprite
-from pipeline.synth.scene import _composite, _labels, _Placed, render_frame
+from debris.formats.check import check_dataset
+from debris.cli import EXIT_OK, main
+from debris.config import ConfigError, load_config
+from debris.synth.cameras import View, sample_view
+from debris.synth.generate import generate_dataset, plan_frames
+from debris.synth.hardware import Sprite
+from debris.synth.scene import _composite, _labels, _Placed, render_frame
 
 CONFIG = load_config()
 CLASSES = CONFIG.classes

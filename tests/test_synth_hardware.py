@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.synth.hardware import CLASS_NAMES, Sprite, render_sprite
-from pipeline.synth.sun import Sun
+from debris.synth.hardware import CLASS_NAMES, Sprite, render_sprite
+from debris.synth.sun import Sun
 
 SUN = Sun(azimuth_deg=60.0, elevation_deg=35.0)
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.synth.sun import Sun
-from pipeline.synth.terrain import _shade, _stamp_rock, draw_helicopter_shadow, render_terrain
+from debris.synth.sun import Sun
+from debris.synth.terrain import _shade, _stamp_rock, draw_helicopter_shadow, render_terrain
 
 
 def render(seed: int, gsd_m: float = 0.05) -> np.ndarray:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detections import Detections
-from pipeline.postprocess import merge
-from pipeline.tiler import Window, plan_windows
+from debris.detections import Detections
+from debris.infer.postprocess import merge
+from debris.infer.tiler import Window, plan_windows
 
 SIZES = [(4208, 3120), (640, 480), (1024, 1024), (1001, 777), (300, 200), (2000, 500), (641, 640)]
 

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from models.detector import DetectorNet
-from models.loss import DetectionLoss
-from pipeline import training
-from pipeline.augment import AugmentConfig
-from pipeline.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from pipeline.cli import EXIT_OK, main
-from pipeline.config import load_config
-from pipeline.dataset import load_dataset, save_dataset
-from pipeline.synth.generate import generate_dataset
+from debris.models.detector import DetectorNet
+from debris.models.loss import DetectionLoss
+from debris.train import loop as training
+from debris.train.augment import AugmentConfig
+from debris.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from debris.cli import EXIT_OK, main
+from debris.config import load_config
+from debris.formats.dataset import load_dataset, save_dataset
+from debris.synth.generate import generate_dataset
 
 TINY = ["model.width=0.25", "train.batch=4", "train.imgsz=128", "train.workers=0", "train.deterministic=true",
         "train.warmup_epochs=0.5", "train.lr=0.003", "train.max_det=50", "synth.splits={train: 0.75, val: 0.25}",

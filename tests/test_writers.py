@@ -1,4 +1,4 @@
-"""Tests for pipeline.writers, and the scores pipeline.coco and pipeline.yolo read and write.
+"""Tests for debris.formats.writers, and the scores debris.formats.coco and debris.formats.yolo read and write.
 
 Every file is written to and read from a temporary folder.
 """
@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.coco import write_coco
-from pipeline.dataset import ImageLabels, load_dataset, read_dataset
-from pipeline.detections import Detections
-from pipeline.writers import FORMATS, read_frame_json, write_csv, write_frame_json, write_labelstudio, write_yolo_txt
+from debris.formats.coco import write_coco
+from debris.formats.dataset import load_dataset, read_dataset
+from debris.labels import ImageLabels
+from debris.detections import Detections
+from debris.formats.writers import FORMATS, read_frame_json, write_csv, write_frame_json, write_labelstudio, write_yolo_txt
 from tests.builders import png, write
 
 CLASSES = ["parachute", "heat_shield", "backshell"]

@@ -25,16 +25,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.coco import write_coco
-from pipeline.config import Config, ConfigError
-from pipeline.dataset import ImageLabels, load_dataset, save_dataset
-from pipeline.detections import Detections
-from pipeline.draw import contact_sheet, draw_detections
-from pipeline.files import write_bytes_atomic, write_text_atomic
-from pipeline.reader import list_frames, read_frame
-from pipeline.synth.cameras import CAMERAS, COLOUR
-from pipeline.synth.hardware import CLASS_NAMES
-from pipeline.synth.scene import render_frame
+from debris.formats.coco import write_coco
+from debris.config import Config, ConfigError
+from debris.formats.dataset import load_dataset, save_dataset
+from debris.labels import ImageLabels
+from debris.detections import Detections
+from debris.viz.draw import contact_sheet, draw_detections
+from debris.io.files import write_bytes_atomic, write_text_atomic
+from debris.io.reader import list_frames, read_frame
+from debris.synth.cameras import CAMERAS, COLOUR
+from debris.synth.hardware import CLASS_NAMES
+from debris.synth.scene import render_frame
 
 PREVIEW_FRAMES = 16
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.synth.sun import Sun
+from debris.synth.sun import Sun
 
 CLASS_NAMES = ("parachute", "backshell", "heat_shield", "descent_stage", "debris")
 

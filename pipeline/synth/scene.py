@@ -17,12 +17,12 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from pipeline.config import SynthConfig
-from pipeline.detections import Detections
-from pipeline.synth.cameras import COLOUR, View, apply_camera, sample_view
-from pipeline.synth.hardware import Sprite, render_sprite
-from pipeline.synth.sun import Sun
-from pipeline.synth.terrain import draw_helicopter_shadow, render_terrain
+from debris.config import SynthConfig
+from debris.detections import Detections
+from debris.synth.cameras import COLOUR, View, apply_camera, sample_view
+from debris.synth.hardware import Sprite, render_sprite
+from debris.synth.sun import Sun
+from debris.synth.terrain import draw_helicopter_shadow, render_terrain
 
 # Flat ground marks first, small things last: debris lies on a parachute, never under it.
 DRAW_ORDER = ("descent_stage", "parachute", "heat_shield", "backshell", "debris")

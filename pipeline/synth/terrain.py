@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.synth.sun import Sun
+from debris.synth.sun import Sun
 
 # sRGB regolith from dusty butterscotch through ochre and reddish brown to dark basaltic sand
 PALETTE = np.array([[0.66, 0.50, 0.36], [0.62, 0.45, 0.32], [0.56, 0.40, 0.27], [0.45, 0.30, 0.22],

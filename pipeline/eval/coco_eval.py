@@ -17,9 +17,9 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from pipeline.boxes import xyxy_to_xywh
-from pipeline.dataset import ImageLabels
-from pipeline.detections import Detections
+from debris.boxes import xyxy_to_xywh
+from debris.labels import ImageLabels
+from debris.detections import Detections
 
 MISSING = -1.0  # COCO's value where there is nothing to measure: no ground truth of that class or size
 RECALLS = np.linspace(0.0, 1.0, 101)  # COCOeval's recall thresholds: the x axis of Evaluation.pr50

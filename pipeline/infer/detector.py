@@ -4,7 +4,7 @@ The frame goes through the checkpoint's preprocessing stages, is cut into window
 the windows go through the network in batches, and their detections are merged into one set in
 frame pixels (pipeline/postprocess.py). `Detector` bundles a checkpoint with these settings:
 
-    from pipeline import Detector
+    from debris import Detector
     dets = Detector.load().predict("frame.jpg")   # Detections: xyxy, scores, class_ids
 """
 
@@ -20,16 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import models
-from models.decode import decode
-from models.detector import DetectorNet, points
-from pipeline.checkpoint import load_checkpoint
-from pipeline.config import ConfigError, LabelConfig, load_config, validate
-from pipeline.detections import Detections
-from pipeline.postprocess import merge
-from pipeline.preprocess import preprocess
-from pipeline.reader import DEFAULT_MAX_PIXELS, read_frame
-from pipeline.tiler import Window, plan_windows
+from debris.models import DEFAULT_WEIGHTS
+from debris.models.decode import decode
+from debris.models.detector import DetectorNet, points
+from debris.io.checkpoint import load_checkpoint
+from debris.config import ConfigError, LabelConfig, load_config, validate
+from debris.detections import Detections
+from debris.infer.postprocess import merge
+from debris.preprocess import preprocess
+from debris.io.reader import DEFAULT_MAX_PIXELS, read_frame
+from debris.infer.tiler import Window, plan_windows
 
 
 def use_bf16(setting: bool | str) -> bool:
@@ -113,7 +113,7 @@ class Detector:
 
         overrides: label settings by name, e.g. Detector.load(conf=0.4, tile=512).
         """
-        path = Path(path) if path is not None else models.DEFAULT_WEIGHTS
+        path = Path(path) if path is not None else DEFAULT_WEIGHTS
         state = load_checkpoint(path)
         net = DetectorNet(**state["model"])
         net.load_state_dict(state["state_dict"])
@@ -139,7 +139,7 @@ class Detector:
         return ids
 
     def predict(self, source: str | Path | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> Detections:
-        """Detections in one frame: a path (read by pipeline.reader) or an (H, W, 3) uint8 RGB / (H, W) gray array."""
+        """Detections in one frame: a path (read by debris.io.reader) or an (H, W, 3) uint8 RGB / (H, W) gray array."""
         if isinstance(source, (str, Path)):
             image = read_frame(source, max_pixels).image
         else:

@@ -19,11 +19,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import yaml
 
-from pipeline.boxes import xyxy_to_yolo, yolo_to_xyxy
-from pipeline.dataset import SPLITS, Dataset, ImageLabels, Problem, read_text
-from pipeline.detections import Detections
-from pipeline.files import write_text_atomic
-from pipeline.reader import IMAGE_SUFFIXES, FrameError, read_header
+from debris.boxes import xyxy_to_yolo, yolo_to_xyxy
+from debris.labels import SPLITS, Dataset, ImageLabels, Problem, read_text
+from debris.detections import Detections
+from debris.io.files import write_text_atomic
+from debris.io.reader import IMAGE_SUFFIXES, FrameError, read_header
 
 # Normalised amount a box may stick out of its image: float rounding by whatever wrote the
 # file, no more. Boxes within it are clipped, so every box in memory lies inside its image.

@@ -17,12 +17,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
-from pipeline import yolo
-from pipeline.dataset import SPLITS, Dataset, DatasetError, ImageLabels, Problem, load_dataset
-from pipeline.detections import Detections
-from pipeline.predict import Detector
-from pipeline.reader import DEFAULT_MAX_PIXELS, FrameError
-from pipeline.writers import read_frame_json
+from debris.formats import yolo
+from debris.formats.dataset import load_dataset
+from debris.labels import SPLITS, Dataset, DatasetError, ImageLabels, Problem
+from debris.detections import Detections
+from debris.infer.detector import Detector
+from debris.io.reader import DEFAULT_MAX_PIXELS, FrameError
+from debris.formats.writers import read_frame_json
 
 MAX_NAMED = 5  # frame names quoted in a warning; the count says how many there are
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from pipeline.files import write_bytes_atomic
+from debris.io.files import write_bytes_atomic
 
 FORMAT = "debris-checkpoint"
 VERSION = 1

@@ -8,7 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from pipeline.detections import Detections
+from debris.detections import Detections
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 

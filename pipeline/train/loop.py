@@ -23,17 +23,18 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from models.detector import DetectorNet
-from models.loss import DetectionLoss
-from pipeline.augment import AugmentConfig, augment
-from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.config import Config, ConfigError
-from pipeline.dataset import Dataset, ImageLabels, load_dataset
-from pipeline.evaluate import Evaluation, evaluate
-from pipeline.predict import predict_frame, to_tensor, use_bf16
-from pipeline.preprocess import preprocess
-from pipeline.reader import decode_image, read_frame, to_rgb8
-from pipeline.synth.generate import frame_job, generate_dataset, render_file
+from debris.models.detector import DetectorNet
+from debris.models.loss import DetectionLoss
+from debris.train.augment import AugmentConfig, augment
+from debris.io.checkpoint import load_checkpoint, save_checkpoint
+from debris.config import Config, ConfigError
+from debris.formats.dataset import load_dataset
+from debris.labels import Dataset, ImageLabels
+from debris.eval.coco_eval import Evaluation, evaluate
+from debris.infer.detector import predict_frame, to_tensor, use_bf16
+from debris.preprocess import preprocess
+from debris.io.reader import decode_image, read_frame, to_rgb8
+from debris.synth.generate import frame_job, generate_dataset, render_file
 
 SYNTH_PREFIX = "synth:"  # DATA = synth:N trains on frames rendered on the fly
 METRICS = ["epoch", "train_loss", "lr", "mAP50-95", "mAP50", "mAP_small", "seconds"]

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from pipeline.detections import Detections
-from pipeline.tiler import Window
+from debris.detections import Detections
+from debris.infer.tiler import Window
 
 # A box this close to a tile's inner side (network pixels) counts as cut by it. Boxes of objects
 # cut at a side end a pixel or two short of it, as the network never sees past the side.

@@ -19,11 +19,11 @@ from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
-from pipeline import __version__
-from pipeline.boxes import xywh_to_xyxy, xyxy_to_xywh
-from pipeline.dataset import ImageLabels, Problem, read_text
-from pipeline.detections import Detections
-from pipeline.files import write_text_atomic
+from debris import __version__
+from debris.boxes import xywh_to_xyxy, xyxy_to_xywh
+from debris.labels import ImageLabels, Problem, read_text
+from debris.detections import Detections
+from debris.io.files import write_text_atomic
 
 # Pixels a box may stick out of its image: float rounding by whatever wrote the file, no more.
 # Boxes within it are clipped to the image, so every box in memory lies inside its image.

@@ -14,7 +14,7 @@ from statistics import NormalDist
 import cv2
 import numpy as np
 
-from pipeline.detections import Detections
+from debris.detections import Detections
 
 OBJECT_CROP_P = 0.7  # share of crops centred on a labelled object; the rest are uniform
 WHOLE_FRAME_P = 0.5  # share of crops taken from the whole-frame view rather than native resolution

@@ -1,6 +1,6 @@
 """Predictions or ground truth drawn onto their frames: one JPEG per frame, a gallery, a video.
 
-Everything here reads frames through `pipeline.reader` and draws through `pipeline.draw`, so an
+Everything here reads frames through `debris.io.reader` and draws through `debris.viz.draw`, so an
 overlay shows exactly the pixels and boxes the rest of the pipeline sees. Every output is
 written atomically: an interrupted run leaves whole files or none.
 """
@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.dataset import ImageLabels
-from pipeline.detections import Detections
-from pipeline.draw import contact_sheet, draw_detections
-from pipeline.files import write_bytes_atomic
-from pipeline.reader import FrameError, read_frame
+from debris.labels import ImageLabels
+from debris.detections import Detections
+from debris.viz.draw import contact_sheet, draw_detections
+from debris.io.files import write_bytes_atomic
+from debris.io.reader import FrameError, read_frame
 
 JPEG_QUALITY = 90
 FOURCC = "mp4v"  # MPEG-4 Part 2: encoded by the FFmpeg inside every opencv-python wheel, no extra codec needed

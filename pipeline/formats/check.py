@@ -11,8 +11,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.dataset import Problem, read_dataset
-from pipeline.reader import DEFAULT_MAX_PIXELS, FrameError, read_frame
+from debris.formats.dataset import read_dataset
+
+from debris.labels import Problem
+from debris.io.reader import DEFAULT_MAX_PIXELS, FrameError, read_frame
 
 
 def check_dataset(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Problem]:

@@ -33,14 +33,14 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from pipeline.coco import write_coco
-from pipeline.config import ConfigError
-from pipeline.dataset import ImageLabels
-from pipeline.files import write_text_atomic
-from pipeline.overlay import write_overlay
-from pipeline.predict import Detector, predict_frame
-from pipeline.reader import Frame, FrameError, read_frame
-from pipeline.writers import read_frame_json, write_csv, write_frame_json, write_labelstudio, write_yolo_txt
+from debris.formats.coco import write_coco
+from debris.config import ConfigError
+from debris.labels import ImageLabels
+from debris.io.files import write_text_atomic
+from debris.viz.overlay import write_overlay
+from debris.infer.detector import Detector, predict_frame
+from debris.io.reader import Frame, FrameError, read_frame
+from debris.formats.writers import read_frame_json, write_csv, write_frame_json, write_labelstudio, write_yolo_txt
 
 AHEAD_PER_WORKER = 2  # frames decoded ahead per decoding thread: enough to hide decoding, little memory
 

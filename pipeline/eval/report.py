@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from pipeline.dataset import ImageLabels
-from pipeline.detections import Detections
-from pipeline.evaluate import MISSING, RECALLS, Evaluation, evaluate
-from pipeline.files import write_bytes_atomic, write_text_atomic
-from pipeline.metrics import AlarmRate, confusion_matrix, false_alarms, unmatched_predictions
+from debris.labels import ImageLabels
+from debris.detections import Detections
+from debris.eval.coco_eval import MISSING, RECALLS, Evaluation, evaluate
+from debris.io.files import write_bytes_atomic, write_text_atomic
+from debris.eval.metrics import AlarmRate, confusion_matrix, false_alarms, unmatched_predictions
 
 BACKGROUND = "background"  # the confusion matrix's extra row and column: no box there
 

@@ -1,7 +1,7 @@
 """Labelling results in the formats labelling tools read.
 
 Each frame's result is an `ImageLabels` whose labels carry the model's scores. Besides COCO
-(`pipeline.coco.write_coco(..., scores=True)`) and YOLO label files, a batch can be written as
+(`debris.formats.coco.write_coco(..., scores=True)`) and YOLO label files, a batch can be written as
   json:        one small file per frame, which read_frame_json reads back (to resume a batch
                and to build the other files from);
   csv:         one row per box, for spreadsheets and scripts;
@@ -19,11 +19,11 @@ import json
 import math
 from pathlib import Path
 
-from pipeline.boxes import xyxy_to_percent
-from pipeline.dataset import ImageLabels
-from pipeline.detections import Detections
-from pipeline.files import write_text_atomic
-from pipeline.yolo import yolo_lines
+from debris.boxes import xyxy_to_percent
+from debris.labels import ImageLabels
+from debris.detections import Detections
+from debris.io.files import write_text_atomic
+from debris.formats.yolo import yolo_lines
 
 FORMATS = ("coco", "yolo", "csv", "json", "labelstudio")
 

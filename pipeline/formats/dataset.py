@@ -3,8 +3,8 @@
 `read_dataset` detects the format, keeps every valid entry and reports each invalid one as a
 `Problem`, so `debris check` can list them all at once; `load_dataset` is the strict form.
 `save_dataset` writes either format with the images linked (or copied) beside the labels, so
-the output folder is self-contained. The formats themselves live in `pipeline.coco` and
-`pipeline.yolo`; boxes are xyxy pixels here and meet the file formats only there.
+the output folder is self-contained. The formats themselves live in `debris.formats.coco` and
+`debris.formats.yolo`; boxes are xyxy pixels here and meet the file formats only there.
 """
 
 from __future__ import annotations
@@ -15,55 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pipeline.detections import Detections
-from pipeline.files import write_bytes_atomic
-
-SPLITS = ("train", "val", "test")  # the split names YOLO's data.yaml knows; COCO files use them too
-MAX_SHOWN = 5  # problems quoted in a DatasetError message; `debris check` lists them all
-
-
-@dataclass
-class ImageLabels:
-    """One image and its boxes: labels.xyxy (N, 4) pixels inside the image.
-
-    labels.scores are 1 for ground truth and the model's confidence for predictions.
-    """
-
-    file_name: str  # posix path relative to Dataset.root
-    width: int
-    height: int
-    labels: Detections
-
-
-@dataclass
-class Dataset:
-    root: Path  # the folder that file_names are relative to
-    classes: list[str]  # class id i is classes[i]
-    splits: dict[str, list[ImageLabels]]  # split name (one of SPLITS) -> its images
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One invalid entry: the file it is in, where in that file, and what is wrong."""
-
-    file: str
-    where: str  # e.g. "annotations[12] (id 57)", "line 4"; "file" or "image" for the whole file
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.where}: {self.message}"
-
-
-class DatasetError(Exception):
-    """A data set that cannot be used as it is; `.problems` lists every reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        lines = [str(p) for p in self.problems[:MAX_SHOWN]]
-        if len(self.problems) > MAX_SHOWN:
-            lines.append(f"... and {len(self.problems) - MAX_SHOWN} more")
-        super().__init__(f"{len(self.problems)} problem(s):\n  " + "\n  ".join(lines))
-
+from debris.formats import coco, yolo
+from debris.io.files import write_bytes_atomic
+from debris.labels import SPLITS, Dataset, DatasetError, ImageLabels, Problem
 
 def read_dataset(path: str | Path) -> tuple[Dataset, list[Problem]]:
     """Read a data set, skipping every invalid entry and reporting it. Never decodes an image.
@@ -73,8 +27,6 @@ def read_dataset(path: str | Path) -> tuple[Dataset, list[Problem]]:
           a folder holding COCO train.json / val.json / test.json (what save_dataset writes).
     COCO never opens an image; YOLO reads each image's header for its size.
     """
-    from pipeline import yolo  # deferred: the format modules import the types above from this one
-
     path = Path(path)
     if path.is_dir() and (path / "data.yaml").is_file():
         path = path / "data.yaml"
@@ -113,8 +65,6 @@ def save_dataset(ds: Dataset, out_dir: str | Path, fmt: Literal["coco", "yolo"])
     Raises DatasetError if out_dir is not empty, a split name is not one of SPLITS, or a source
     image is missing.
     """
-    from pipeline import coco, yolo  # deferred: the format modules import the types above from this one
-
     if fmt not in ("coco", "yolo"):
         raise ValueError(f"unknown data set format {fmt!r}: expected 'coco' or 'yolo'")
     out_dir = Path(out_dir)
@@ -129,21 +79,8 @@ def save_dataset(ds: Dataset, out_dir: str | Path, fmt: Literal["coco", "yolo"])
     return out_dir / f"{next(iter(placed))}.json" if len(placed) == 1 else out_dir
 
 
-def read_text(path: Path) -> tuple[str, Problem | None]:
-    """The text of a label or index file, or "" and the Problem saying why it cannot be read."""
-    try:
-        # utf-8-sig: files saved by Windows editors may start with a byte-order mark
-        return path.read_text(encoding="utf-8-sig"), None
-    except OSError as e:
-        return "", Problem(str(path), "file", f"cannot read ({e.strerror or e})")
-    except UnicodeDecodeError as e:
-        return "", Problem(str(path), "file", f"not UTF-8 text (bad byte at offset {e.start})")
-
-
 def _read_coco_files(files: dict[str, Path], root: Path) -> tuple[Dataset, list[Problem]]:
     """One split per COCO file; every file must list the same categories as the first."""
-    from pipeline import coco  # deferred: the format modules import the types above from this one
-
     dataset, problems = Dataset(root, [], {}), []
     for i, (split, path) in enumerate(files.items()):
         classes, images, found = coco.read_coco(path)

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from pipeline.dataset import ImageLabels
-from pipeline.detections import Detections
+from debris.labels import ImageLabels
+from debris.detections import Detections
 
 
 def confusion_matrix(

@@ -1,0 +1,69 @@
+"""The labelled-data types every part of the pipeline shares: a frame's boxes, a data set, a problem found in one.
+
+Boxes are xyxy pixels here (in `Detections`); the COCO and YOLO files meet them only in
+`debris.formats`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from debris.detections import Detections
+
+SPLITS = ("train", "val", "test")  # the split names YOLO's data.yaml knows; COCO files use them too
+MAX_SHOWN = 5  # problems quoted in a DatasetError message; `debris check` lists them all
+
+
+@dataclass
+class ImageLabels:
+    """One image and its boxes: labels.xyxy (N, 4) pixels inside the image.
+
+    labels.scores are 1 for ground truth and the model's confidence for predictions.
+    """
+
+    file_name: str  # posix path relative to Dataset.root
+    width: int
+    height: int
+    labels: Detections
+
+
+@dataclass
+class Dataset:
+    root: Path  # the folder that file_names are relative to
+    classes: list[str]  # class id i is classes[i]
+    splits: dict[str, list[ImageLabels]]  # split name (one of SPLITS) -> its images
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid entry: the file it is in, where in that file, and what is wrong."""
+
+    file: str
+    where: str  # e.g. "annotations[12] (id 57)", "line 4"; "file" or "image" for the whole file
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where}: {self.message}"
+
+
+class DatasetError(Exception):
+    """A data set that cannot be used as it is; `.problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems[:MAX_SHOWN]]
+        if len(self.problems) > MAX_SHOWN:
+            lines.append(f"... and {len(self.problems) - MAX_SHOWN} more")
+        super().__init__(f"{len(self.problems)} problem(s):\n  " + "\n  ".join(lines))
+
+
+def read_text(path: Path) -> tuple[str, Problem | None]:
+    """The text of a label or index file, or "" and the Problem saying why it cannot be read."""
+    try:
+        # utf-8-sig: files saved by Windows editors may start with a byte-order mark
+        return path.read_text(encoding="utf-8-sig"), None
+    except OSError as e:
+        return "", Problem(str(path), "file", f"cannot read ({e.strerror or e})")
+    except UnicodeDecodeError as e:
+        return "", Problem(str(path), "file", f"not UTF-8 text (bad byte at offset {e.start})")
