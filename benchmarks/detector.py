@@ -25,7 +25,6 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import machine, update_section  # noqa: E402
-from debris.io.checkpoint import load_checkpoint  # noqa: E402
 from debris.formats.dataset import load_dataset  # noqa: E402
 from debris.eval.coco_eval import evaluate  # noqa: E402
 from debris.infer.detector import Detector  # noqa: E402
@@ -60,14 +59,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     detector = Detector.load(args.checkpoint, conf=0.001, max_det=300)  # COCO mAP wants every box
-    state = load_checkpoint(args.checkpoint)
     model = detector.net
     dataset = load_dataset(args.test_set)
     frames = [im for images in dataset.splits.values() for im in images]
     start = time.perf_counter()
     predictions = [detector.predict(dataset.root / im.file_name) for im in frames]
     seconds = time.perf_counter() - start
-    result = evaluate(frames, predictions, state["classes"], max_dets=300)
+    result = evaluate(frames, predictions, detector.classes, max_dets=300)
     print(result.table())
 
     from torchvision.models import mobilenet_v3_small

@@ -2,26 +2,26 @@
 
 Exit codes: 0 success; 1 the command ran and found problems (e.g. `debris check`);
 2 bad usage, a bad config or an input that cannot be read at all.
+
+Each command imports what it needs when it runs: `debris --help`, `info`, `check` and `convert`
+never import torch, whose import alone takes seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
-from debris.models import DEFAULT_WEIGHTS
-from debris.formats.check import check_dataset
-from debris.io.checkpoint import CheckpointError, load_checkpoint
 from debris.config import CONFIG_DIR, Config, ConfigError, LabelConfig, load_config, parse_overrides
+from debris.errors import UserError
 from debris.formats.dataset import load_dataset, save_dataset
-from debris.labels import DatasetError
-from debris.viz.overlay import VideoError, overlay_frames, write_gallery, write_video
+from debris.labels import DatasetError, Problem
+from debris.models import DEFAULT_WEIGHTS
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -32,7 +32,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = [("python", f"{platform.python_version()} ({sys.executable})")]
     rows += [(name, version(name)) for name in packages]
     rows += [
-        ("torch threads", f"{torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} inter-op"),
+        ("cpu cores", f"{os.cpu_count()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"),
         ("configs", f"{CONFIG_DIR} ({', '.join(sorted(p.name for p in CONFIG_DIR.glob('*.yaml')))})"),
         ("model", f"{weights}" + ("" if weights.exists() else " (missing: labelling needs --model)")),
     ]
@@ -42,7 +42,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from debris.formats.check import check_dataset
+
     config = load_config(args.config, parse_overrides(args.overrides))
+    if not Path(args.dataset).exists():  # nothing to check: a usage error, not a problem found in a data set
+        raise DatasetError([Problem(args.dataset, "file", "no such file or folder")])
     problems = check_dataset(args.dataset, max_pixels=config.reader.max_pixels)
     for problem in problems:
         print(problem)
@@ -64,7 +68,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from debris.synth.generate import generate_dataset  # the renderer's imports are only paid for here
+    from debris.synth.generate import generate_dataset
 
     overrides = parse_overrides(args.overrides) + ([f"synth.camera={args.camera}"] if args.camera else [])
     config = load_config(args.config, overrides)
@@ -76,12 +80,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from debris.train.loop import train  # the model code's imports are only paid for here
+    from debris.io.checkpoint import Checkpoint
+    from debris.train.loop import train
 
     if args.resume:
         # a resumed run continues with the config and data it started with, whatever is passed now
-        state = load_checkpoint(Path(args.out) / "last.pt")
-        config, data = Config.model_validate(state["train_args"]), state["data"]
+        last = Checkpoint.load(Path(args.out) / "last.pt")
+        config, data = Config.model_validate(last.train_args), last.data
     elif args.data is None:
         raise ConfigError("give a DATASET to train on (or --resume a run in --out)")
     else:
@@ -92,6 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_overlay(args: argparse.Namespace) -> int:
+    from debris.viz.overlay import VideoError, overlay_frames, write_gallery, write_video
+
     dataset = load_dataset(args.predictions)
     root = Path(args.images) if args.images else dataset.root
     images = sorted((image for split in dataset.splits.values() for image in split), key=lambda image: image.file_name)
@@ -203,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debris", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("info", help="versions, torch threads, where the configs and the default model are")
+    p = sub.add_parser("info", help="versions, where the configs and the default model are")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("check", help="validate a COCO or YOLO data set and list every problem; never writes")
@@ -292,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     try:
         return args.func(args)
-    except (ConfigError, DatasetError, CheckpointError) as e:
+    except UserError as e:
         print(f"debris {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -16,11 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from debris.configs import CONFIG_DIR, DEFAULT_CONFIG
+from debris.errors import UserError
+from debris.formats.sinks import SINKS
+from debris.preprocess import STAGES, Stage
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override that cannot be used; the message says which key and why."""
 
 
@@ -100,28 +103,29 @@ class LabelConfig(_Section):
     full_size: int = Field(ge=64, multiple_of=32, description="longest side of the downscaled whole-frame view")
     batch: int = Field(ge=1, description="tiles per forward pass")
     bf16: Literal["auto"] | bool = Field(description="forward pass under bfloat16 autocast; auto: where the CPU has AVX-512 BF16 or AMX")
-    formats: list[Literal["coco", "yolo", "csv", "labelstudio"]] = Field(description="collection outputs to write; per-frame JSON is always written")
+    formats: list[str] = Field(description="outputs to write, names of debris.formats.sinks.SINKS; per-frame JSON is always written")
     save_conf: bool = Field(description="YOLO txt: append each box's confidence")
     image_prefix: str = Field(description="Label Studio: prefix of each task's image path, e.g. /data/local-files/?d=")
     workers: int = Field(ge=1, description="threads decoding frames ahead of the network")
+
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, formats: list[str]) -> list[str]:
+        unknown = [name for name in formats if name not in SINKS]
+        if unknown:
+            raise ValueError(f"unknown formats {unknown}; known: {', '.join(SINKS)}")
+        return formats
 
 
 class Config(_Section):
     classes: list[str] = Field(min_length=1, description="class names; class id i is classes[i]")
     reader: ReaderConfig
     synth: SynthConfig
-    preprocess: list[dict[str, Any]] = Field(description="ordered preprocessing stages, e.g. [{name: clahe}]")
+    preprocess: list[Stage] = Field(description="ordered preprocessing stages, e.g. [{name: clahe, grid: 4}]")
     model: ModelConfig
     train: TrainConfig
     label: LabelConfig
-
-    @field_validator("preprocess")
-    @classmethod
-    def _known_stages(cls, stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from debris.preprocess import check_stages  # the stage functions are the list of what is allowed
-
-        check_stages(stages)
-        return stages
 
     @field_validator("classes")
     @classmethod
@@ -213,6 +217,8 @@ def _describe(err: dict[str, Any], root: type[BaseModel]) -> str:
 
 
 def _allowed_keys(loc: tuple, model: type[BaseModel]) -> list[str]:
+    if len(loc) >= 3 and loc[0] == "preprocess" and loc[2] in STAGES:  # (preprocess, index, stage name, ...)
+        return sorted(STAGES[loc[2]].model_fields)
     for part in loc:
         annotation = model.model_fields[part].annotation
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from debris.detections import Detections
+from debris.errors import UserError
 
 SPLITS = ("train", "val", "test")  # the split names YOLO's data.yaml knows; COCO files use them too
 MAX_SHOWN = 5  # problems quoted in a DatasetError message; `debris check` lists them all
@@ -47,7 +48,7 @@ class Problem:
         return f"{self.file}: {self.where}: {self.message}"
 
 
-class DatasetError(Exception):
+class DatasetError(UserError):
     """A data set that cannot be used as it is; `.problems` lists every reason."""
 
     def __init__(self, problems: list[Problem]) -> None:

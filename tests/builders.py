@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from debris.models.detector import DetectorNet
-from debris.io.checkpoint import save_checkpoint
+from debris.io.checkpoint import Checkpoint
 
 CLASSES = ["parachute", "backshell", "heat_shield", "descent_stage", "debris"]
 
@@ -32,7 +32,7 @@ def untrained_checkpoint(path: Path, classes: list[str] = CLASSES) -> Path:
     torch.manual_seed(0)
     net = DetectorNet(len(classes), width=0.25)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, {"model": {"num_classes": len(classes), "width": 0.25}, "classes": classes,
-                           "preprocess": [{"name": "percentile_stretch", "low": 0.5, "high": 99.5}],
-                           "state_dict": net.state_dict(), "metrics": {"epoch": 1}})
+    Checkpoint(model={"num_classes": len(classes), "width": 0.25}, classes=classes,
+               preprocess=[{"name": "percentile_stretch", "low": 0.5, "high": 99.5}],
+               state_dict=net.state_dict(), metrics={"epoch": 1}).save(path)
     return path

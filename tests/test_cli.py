@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from debris.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 
@@ -25,11 +26,19 @@ def write_coco(folder: Path, annotations: list[dict]) -> Path:
     return path
 
 
-def test_console_script_info_reports_versions_threads_and_paths():
+def test_console_script_info_reports_versions_cores_and_paths():
     debris = Path(sys.executable).parent / "debris"
     out = subprocess.run([str(debris), "info"], capture_output=True, text=True, check=True).stdout
-    for text in ["torch", "torchvision", "opencv-python-headless", "torch threads", "configs", "model"]:
+    for text in ["torch", "torchvision", "opencv-python-headless", "cpu cores", "configs", "model"]:
         assert text in out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info"], ["check", str(SAMPLE)], ["convert", str(SAMPLE), "{tmp}/out", "--to", "yolo"]])
+def test_commands_that_never_run_the_network_do_not_import_torch(argv, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = ("import sys\nfrom debris.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\nassert not heavy, heavy\n" % argv)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_check_shipped_sample_is_clean(capsys):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from debris.detections import Detections
-from debris.infer.postprocess import merge
+from debris.infer.postprocess import Merger
 from debris.infer.tiler import Window, plan_windows
 
 SIZES = [(4208, 3120), (640, 480), (1024, 1024), (1001, 777), (300, 200), (2000, 500), (641, 640)]
@@ -56,7 +56,7 @@ def test_an_object_spanning_four_tiles_gives_one_box():
     objects = Detections(np.array([[x - 150, y - 150, x + 150, y + 150]]), np.array([0.9]), np.array([0]))
     touched = [t for t in tiles if t.x0 < x + 150 and x - 150 < t.x0 + t.width and t.y0 < y + 150 and y - 150 < t.y0 + t.height]
     assert len(touched) >= 4
-    merged = merge(windows, ideal(windows, objects), 2000, 1500, iou=0.6, max_det=100)
+    merged = Merger(iou=0.6, max_det=100)(windows, ideal(windows, objects), 2000, 1500)
     assert len(merged) == 1
     np.testing.assert_allclose(merged.xyxy, objects.xyxy, atol=1e-3)
 
@@ -67,7 +67,7 @@ def test_small_debris_on_a_parachute_survives_merging():
         np.array([[700, 300, 1000, 560], [820, 400, 828, 407], [300, 900, 306, 905]]),  # parachute, debris on it, debris
         np.array([0.9, 0.6, 0.7]), np.array([0, 4, 4]),
     )
-    merged = merge(windows, ideal(windows, objects), 1800, 1200, iou=0.6, max_det=100)
+    merged = Merger(iou=0.6, max_det=100)(windows, ideal(windows, objects), 1800, 1200)
     order = np.lexsort((merged.xyxy[:, 0], merged.class_ids))
     np.testing.assert_array_equal(merged.class_ids[order], [0, 4, 4])
     np.testing.assert_allclose(merged.xyxy[order], objects.xyxy[[0, 2, 1]], atol=1e-3)
@@ -81,7 +81,7 @@ def test_boxes_map_back_to_frame_pixels_exactly_for_odd_sizes(width, height):
     objects = Detections(np.stack([x1, y1, x1 + w, y1 + h], 1), np.linspace(0.9, 0.5, 20), np.arange(20) % 5)
     windows = plan_windows(width, height)
     full_only = [windows[0]]  # the downscaled view alone: its per-axis scales must be undone exactly
-    merged = merge(full_only, ideal(full_only, objects), width, height, iou=0.99, max_det=100)
+    merged = Merger(iou=0.99, max_det=100)(full_only, ideal(full_only, objects), width, height)
     np.testing.assert_allclose(merged.xyxy, objects.xyxy, atol=1e-3)
 
 
@@ -89,7 +89,7 @@ def test_boxes_are_clipped_to_the_frame_and_capped_at_max_det():
     window = Window(0, 0, 100, 80)
     boxes = Detections(np.array([[-5, -5, 20, 20], [90, 70, 120, 95]] + [[i, 10, i + 5, 15] for i in range(30, 60, 3)]),
                        np.linspace(0.9, 0.3, 12), np.zeros(12))
-    merged = merge([window], [boxes], 100, 80, iou=0.6, max_det=5)
+    merged = Merger(iou=0.6, max_det=5)([window], [boxes], 100, 80)
     assert len(merged) == 5
     np.testing.assert_allclose(merged.xyxy[:2], [[0, 0, 20, 20], [90, 70, 100, 80]])
     assert (np.diff(merged.scores) <= 0).all()
@@ -97,9 +97,11 @@ def test_boxes_are_clipped_to_the_frame_and_capped_at_max_det():
 
 def test_nms_suppresses_within_a_class_only():
     window = Window(0, 0, 200, 200)
+    # two windows report the same object: the merger's NMS (a single window's boxes had theirs in the decoder)
     boxes = np.array([[50, 50, 110, 110], [54, 54, 110, 110]])  # IoU 0.87
-    same = merge([window], [Detections(boxes, np.array([0.9, 0.8]), np.array([4, 4]))], 200, 200, iou=0.6, max_det=10)
-    other = merge([window], [Detections(boxes, np.array([0.9, 0.8]), np.array([1, 4]))], 200, 200, iou=0.6, max_det=10)
+    merge = Merger(iou=0.6, max_det=10)
+    same = merge([window, window], [Detections(boxes[i : i + 1], np.array([0.9, 0.8][i : i + 1]), np.array([4])) for i in (0, 1)], 200, 200)
+    other = merge([window, window], [Detections(boxes[i : i + 1], np.array([0.9, 0.8][i : i + 1]), np.array([c])) for i, c in ((0, 1), (1, 4))], 200, 200)
     assert len(same) == 1 and same.scores[0] == np.float32(0.9)
     assert sorted(other.class_ids.tolist()) == [1, 4]
 
@@ -108,8 +110,8 @@ def test_a_piece_inside_a_better_box_of_its_class_is_dropped_and_other_classes_a
     window = Window(0, 0, 400, 400)
     boxes = np.array([[50, 50, 350, 300], [60, 60, 150, 140], [200, 100, 260, 150], [300, 250, 380, 390]])
     found = Detections(boxes, np.array([0.8, 0.7, 0.6, 0.5]), np.array([1, 1, 4, 1]))  # backshell, its piece, debris on it, another backshell
-    merged = merge([window], [found], 400, 400, iou=0.6, max_det=10)
+    merged = Merger(iou=0.6, max_det=10)([window], [found], 400, 400)
     np.testing.assert_array_equal(merged.xyxy, boxes[[0, 2, 3]])
     # a better-scoring piece keeps the whole: only the lower-scoring box can be the duplicate
     flipped = Detections(boxes[:2], np.array([0.6, 0.7]), np.array([1, 1]))
-    assert len(merge([window], [flipped], 400, 400, iou=0.6, max_det=10)) == 2
+    assert len(Merger(iou=0.6, max_det=10)([window], [flipped], 400, 400)) == 2

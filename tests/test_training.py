@@ -11,7 +11,8 @@ from debris.models.detector import DetectorNet
 from debris.models.loss import DetectionLoss
 from debris.train import loop as training
 from debris.train.augment import AugmentConfig
-from debris.io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from debris.io.checkpoint import Checkpoint, CheckpointError
+from debris.preprocess import parse_stages
 from debris.cli import EXIT_OK, main
 from debris.config import load_config
 from debris.formats.dataset import load_dataset, save_dataset
@@ -40,10 +41,10 @@ def test_tiny_training_run_loss_falls_and_writes_its_files(frames, tmp_path):
     assert len(history) == 16 and np.mean(history[-3:]) < 0.93 * np.mean(history[:3])
     for name in ("last.pt", "best.pt", "metrics.csv", "results.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0
-    state = load_checkpoint(best)
-    assert state["classes"] == load_dataset(frames).classes
-    assert state["preprocess"] == config.preprocess and state["model"]["width"] == 0.25
-    assert "mAP50-95" in state["metrics"] and "train_state" not in state
+    state = Checkpoint.load(best)
+    assert state.classes == load_dataset(frames).classes
+    assert parse_stages(state.preprocess) == config.preprocess and state.model["width"] == 0.25
+    assert "mAP50-95" in state.metrics and state.train_state is None
 
 
 def test_resumed_run_ends_with_the_same_weights(frames, tmp_path, monkeypatch):
@@ -63,17 +64,17 @@ def test_resumed_run_ends_with_the_same_weights(frames, tmp_path, monkeypatch):
         training.train(config, frames, tmp_path / "resumed")
     assert main(["train", "--resume", "--out", str(tmp_path / "resumed")]) == EXIT_OK
 
-    straight, resumed = (load_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "resumed"))
-    for key, tensor in straight["state_dict"].items():
-        assert torch.equal(tensor, resumed["state_dict"][key]), key
-    for key, tensor in straight["train_state"]["model"].items():
-        assert torch.equal(tensor, resumed["train_state"]["model"][key]), key
+    straight, resumed = (Checkpoint.load(tmp_path / run / "last.pt") for run in ("straight", "resumed"))
+    for key, tensor in straight.state_dict.items():
+        assert torch.equal(tensor, resumed.state_dict[key]), key
+    for key, tensor in straight.train_state["model"].items():
+        assert torch.equal(tensor, resumed.train_state["model"][key]), key
     assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")
 
 
 def test_new_run_refuses_to_overwrite_a_run(frames, tmp_path, capsys):
     (tmp_path / "run").mkdir()
-    save_checkpoint(tmp_path / "run" / "last.pt", {"model": {}, "classes": [], "preprocess": [], "state_dict": {}})
+    Checkpoint(model={}, classes=[], preprocess=[], state_dict={}).save(tmp_path / "run" / "last.pt")
     assert main(["train", str(frames), "--out", str(tmp_path / "run")] + TINY) == 2
     assert "--resume" in capsys.readouterr().err
 
@@ -87,7 +88,7 @@ def test_checkpoint_with_a_pickled_object_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "debris-checkpoint", "version": 1, "payload": Payload()}, path)
     with pytest.raises(CheckpointError, match="refused"):
-        load_checkpoint(path)
+        Checkpoint.load(path)
 
 
 def test_files_that_are_not_checkpoints_are_named_and_explained(tmp_path):
@@ -96,13 +97,13 @@ def test_files_that_are_not_checkpoints_are_named_and_explained(tmp_path):
     torch.save({"format": "debris-checkpoint", "version": 99}, tmp_path / "future.pt")
     (tmp_path / "pickle.pt").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(CheckpointError, match="text.pt: not a debris checkpoint"):
-        load_checkpoint(tmp_path / "text.pt")
+        Checkpoint.load(tmp_path / "text.pt")
     with pytest.raises(CheckpointError, match="no 'debris-checkpoint' format tag"):
-        load_checkpoint(tmp_path / "other.pt")
+        Checkpoint.load(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="version 99"):
-        load_checkpoint(tmp_path / "future.pt")
+        Checkpoint.load(tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
-        load_checkpoint(tmp_path / "absent.pt")
+        Checkpoint.load(tmp_path / "absent.pt")
 
 
 def first_batch_loss(data) -> float:
@@ -139,7 +140,7 @@ def test_training_on_frames_rendered_on_the_fly(tmp_path):
     config = load_config(overrides=TINY + SMALL_FRAMES + ["train.epochs=2", "train.bf16=false"])
     best = training.train(config, "synth:8", tmp_path / "run")
     assert len(losses(tmp_path / "run")) == 2 and all(np.isfinite(losses(tmp_path / "run")))
-    assert load_checkpoint(best)["data"] == "synth:8"
+    assert Checkpoint.load(best).data == "synth:8"
     assert len(load_dataset(tmp_path / "run" / "synth_val").splits["val"]) == 50
     # frame i of epoch e is the same whoever renders it, and epochs differ
     dataset = training.SynthFrames(8, config, AugmentConfig(size=128), seed=0)

@@ -23,6 +23,7 @@ from debris.labels import SPLITS, Dataset, DatasetError, ImageLabels, Problem
 from debris.detections import Detections
 from debris.infer.detector import Detector
 from debris.io.reader import DEFAULT_MAX_PIXELS, FrameError
+from debris.formats.run_folder import RunFolder
 from debris.formats.writers import read_frame_json
 
 MAX_NAMED = 5  # frame names quoted in a warning; the count says how many there are
@@ -61,10 +62,10 @@ def read_predictions(path: str | Path, gt: Sequence[ImageLabels], classes: Seque
     whose size differs from the ground truth's.
     """
     path = Path(path)
-    if (path / "predictions.coco.json").is_file():
-        path = path / "predictions.coco.json"
-    elif (path / "run.json").is_file() and (path / "frames").is_dir():
-        return _pair(gt, classes, *_label_frames(path), str(path))
+    if RunFolder(path).coco.is_file():
+        path = RunFolder(path).coco
+    elif RunFolder.holds_run(path):
+        return _pair(gt, classes, *_label_frames(RunFolder(path)), str(path))
     elif path.is_dir() and not _is_dataset_folder(path):
         return _yolo_txt(path, gt, classes)
     dataset = load_dataset(path)
@@ -79,7 +80,7 @@ def predict_frames(
     Every class the detector keeps must be among `classes` (checked before the first frame):
     restrict it with its settings' classes to evaluate on a data set with fewer classes.
     """
-    kept = detector.class_ids()
+    kept = detector.decoder.class_ids
     unknown = [detector.classes[i] for i in (range(len(detector.classes)) if kept is None else kept)
                if detector.classes[i] not in classes]
     if unknown:
@@ -165,16 +166,16 @@ def _remap(dets: Detections, lookup: np.ndarray, found_classes: Sequence[str], c
     return Detections(dets.xyxy, dets.scores, ids)
 
 
-def _label_frames(folder: Path) -> tuple[list[str], list[ImageLabels]]:
-    """The classes and frames of a `debris label` output folder, from run.json and frames/**/*.json."""
+def _label_frames(run: RunFolder) -> tuple[list[str], list[ImageLabels]]:
+    """The classes and frames of a `debris label` output folder, from run.json and its frame records."""
     try:
-        classes = json.loads((folder / "run.json").read_text(encoding="utf-8"))["classes"]
-        frames = [read_frame_json(path) for path in sorted((folder / "frames").rglob("*.json"))]
+        classes = json.loads(run.run_json.read_text(encoding="utf-8"))["classes"]
+        frames = [read_frame_json(path) for path in run.records()]
     except (ValueError, KeyError, TypeError) as e:
-        raise DatasetError([Problem(str(folder), "label output", str(e))]) from None
+        raise DatasetError([Problem(str(run.root), "label output", str(e))]) from None
     for frame in frames:
         if len(frame.labels) and frame.labels.class_ids.max() >= len(classes):
-            raise DatasetError([Problem(str(folder), frame.file_name, f"has a class id past the {len(classes)} classes of run.json")])
+            raise DatasetError([Problem(str(run.root), frame.file_name, f"has a class id past the {len(classes)} classes of run.json")])
     return classes, frames
 
 

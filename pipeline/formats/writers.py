@@ -25,8 +25,6 @@ from debris.detections import Detections
 from debris.io.files import write_text_atomic
 from debris.formats.yolo import yolo_lines
 
-FORMATS = ("coco", "yolo", "csv", "json", "labelstudio")
-
 
 def write_frame_json(path: str | Path, image: ImageLabels, classes: list[str]) -> None:
     """One frame's boxes: {"file_name", "width", "height", "detections": [...]}.

@@ -1,11 +1,14 @@
-"""Inference: a frame in, `Detections` out. Labelling, evaluation and training's validation share it.
+"""Inference: a frame in, `Detections` out. Labelling, evaluation, training's validation and the benchmarks share it.
 
-The frame goes through the checkpoint's preprocessing stages, is cut into windows (pipeline/tiler.py),
-the windows go through the network in batches, and their detections are merged into one set in
-frame pixels (pipeline/postprocess.py). `Detector` bundles a checkpoint with these settings:
+`Detector` is built from its parts, in the order a frame meets them, as torchvision's detection
+models are:
+
+    frame -> preprocessing stages -> tiler (windows) -> network (batches of windows)
+          -> decoder (each window's boxes) -> merger (one set in frame pixels) -> Detections
 
     from debris import Detector
-    dets = Detector.load().predict("frame.jpg")   # Detections: xyxy, scores, class_ids
+    detector = Detector.load()               # the shipped checkpoint, settings from configs/default.yaml
+    dets = detector.predict("frame.jpg")     # or detector(image) with an (H, W, 3) uint8 RGB array
 """
 
 from __future__ import annotations
@@ -20,16 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from debris.models import DEFAULT_WEIGHTS
-from debris.models.decode import decode
-from debris.models.detector import DetectorNet, points
-from debris.io.checkpoint import load_checkpoint
 from debris.config import ConfigError, LabelConfig, load_config, validate
 from debris.detections import Detections
-from debris.infer.postprocess import merge
-from debris.preprocess import preprocess
+from debris.infer.postprocess import Decoder, Merger
+from debris.infer.tiler import Tiler
+from debris.io.checkpoint import Checkpoint
 from debris.io.reader import DEFAULT_MAX_PIXELS, read_frame
-from debris.infer.tiler import Window, plan_windows
+from debris.models import DEFAULT_WEIGHTS
+from debris.models.detector import DetectorNet, points
+from debris.preprocess import Stage, parse_stages, preprocess
 
 
 def use_bf16(setting: bool | str) -> bool:
@@ -56,56 +58,47 @@ def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return batch.contiguous(memory_format=torch.channels_last)
 
 
-@torch.no_grad()
-def predict_frame(
-    net: DetectorNet, image: np.ndarray, stages: list[dict[str, Any]], settings: LabelConfig, class_ids: list[int] | None = None
-) -> Detections:
-    """Detect in one (H, W, 3) uint8 RGB frame; boxes come back in the frame's pixels.
-
-    stages: the preprocessing the network was trained with; settings: conf, iou, max_det, tiling,
-    batch and bf16 (settings.classes is ignored here: pass class_ids, the ids to keep, or None).
-    """
-    net.eval()
-    bf16 = use_bf16(settings.bf16)
-    image = preprocess(image, stages)
-    h, w = image.shape[:2]
-    windows = plan_windows(w, h, settings.tile, settings.overlap, settings.full_size)
-    results: list[Detections] = [Detections.empty()] * len(windows)
-    by_size: dict[tuple[int, int], list[int]] = {}  # all tiles share a size: they go in batches
-    for i, window in enumerate(windows):
-        by_size.setdefault(window.size, []).append(i)
-    stride = max(net.strides)
-    for (sw, sh), indices in by_size.items():
-        for start in range(0, len(indices), settings.batch):
-            chunk = indices[start : start + settings.batch]
-            x = to_tensor([_crop(image, windows[i]) for i in chunk])
-            if sw % stride or sh % stride:  # to a multiple of the coarsest stride (F.pad copies even when padding 0)
-                x = F.pad(x, (0, -sw % stride, 0, -sh % stride))
-            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-                raw = net(x)
-            found = decode(raw, points(net.strides, x.shape[2], x.shape[3]), settings.conf, settings.iou, settings.max_det, class_ids)
-            for i, (boxes, scores, ids) in zip(chunk, found):
-                results[i] = Detections(boxes.numpy(), scores.numpy(), ids.numpy())
-    return merge(windows, results, w, h, settings.iou, settings.max_det)
-
-
-def _crop(image: np.ndarray, window: Window) -> np.ndarray:
-    """The window's pixels at the network's scale: (h, w, 3) uint8."""
-    region = image[window.y0 : window.y0 + window.height, window.x0 : window.x0 + window.width]
-    if window.size != (window.width, window.height):
-        region = cv2.resize(region, window.size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(region)
+def class_ids(wanted: list[str | int] | None, classes: list[str]) -> tuple[int, ...] | None:
+    """label.classes (names or ids) as ids of `classes`; None keeps all. ConfigError names what is unknown."""
+    if wanted is None:
+        return None
+    ids = [classes.index(c) if isinstance(c, str) and c in classes else c for c in wanted]
+    bad = [c for c, i in zip(wanted, ids) if not isinstance(i, int) or not 0 <= i < len(classes)]
+    if bad:
+        raise ConfigError(f"label.classes: {bad} not among this model's classes {classes} (ids 0..{len(classes) - 1})")
+    return tuple(ids)
 
 
 @dataclass
 class Detector:
-    """A trained network with everything needed to use it: class names, preprocessing, settings."""
+    """A trained network with every step around it; `detector(image)` runs them all.
 
+    stages: preprocessing recorded in the checkpoint; tiler, decoder, merger: from the label settings;
+    classes: class id i is classes[i]; settings: the label settings the parts were built from (a
+    labelling run records them); version: what produced the boxes (checkpoint file and epoch),
+    written as Label Studio's model_version.
+    """
+
+    stages: list[Stage]
+    tiler: Tiler
     net: DetectorNet
+    decoder: Decoder
+    merger: Merger
     classes: list[str]
-    stages: list[dict[str, Any]]  # preprocessing recorded in the checkpoint, run before the network
     settings: LabelConfig
-    version: str  # what produced the boxes (checkpoint file and epoch), written as Label Studio's model_version
+    version: str
+
+    @classmethod
+    def build(cls, net: DetectorNet, classes: list[str], stages: list[Stage], settings: LabelConfig, version: str) -> Detector:
+        """The parts from label settings; class names or ids in settings.classes are resolved here, once."""
+        return cls(
+            stages=list(stages),
+            tiler=Tiler(settings.tile, settings.overlap, settings.full_size),
+            net=net.to(memory_format=torch.channels_last).eval(),
+            decoder=Decoder(settings.conf, settings.iou, settings.max_det, class_ids(settings.classes, classes)),
+            merger=Merger(settings.iou, settings.max_det),
+            classes=list(classes), settings=settings, version=version,
+        )
 
     @classmethod
     def load(cls, path: str | Path | None = None, settings: LabelConfig | None = None, **overrides: Any) -> Detector:
@@ -114,29 +107,43 @@ class Detector:
         overrides: label settings by name, e.g. Detector.load(conf=0.4, tile=512).
         """
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        state = load_checkpoint(path)
-        net = DetectorNet(**state["model"])
-        net.load_state_dict(state["state_dict"])
-        net = net.to(memory_format=torch.channels_last).eval()
+        checkpoint = Checkpoint.load(path)
+        net = DetectorNet(**checkpoint.model)
+        net.load_state_dict(checkpoint.state_dict)
         settings = settings or load_config().label
         if overrides:
             settings = validate(LabelConfig, {**settings.model_dump(), **overrides}, f"Detector.load overrides {overrides}")
-        epoch = state.get("metrics", {}).get("epoch")
-        version = path.stem + (f"-epoch{epoch}" if epoch is not None else "")
-        detector = cls(net, list(state["classes"]), state["preprocess"], settings, version)
-        detector.class_ids()  # names or ids that the checkpoint lacks fail here, not mid-batch
-        return detector
+        version = path.stem + (f"-epoch{checkpoint.epoch}" if checkpoint.epoch is not None else "")
+        return cls.build(net, checkpoint.classes, parse_stages(checkpoint.preprocess), settings, version)
 
-    def class_ids(self) -> list[int] | None:
-        """settings.classes as ids of this model's classes (None keeps all)."""
-        wanted = self.settings.classes
-        if wanted is None:
-            return None
-        ids = [self.classes.index(c) if isinstance(c, str) and c in self.classes else c for c in wanted]
-        bad = [c for c, i in zip(wanted, ids) if not isinstance(i, int) or not 0 <= i < len(self.classes)]
-        if bad:
-            raise ConfigError(f"label.classes: {bad} not among this model's classes {self.classes} (ids 0..{len(self.classes) - 1})")
-        return ids
+    @property
+    def bf16(self) -> bool:
+        return use_bf16(self.settings.bf16)
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray) -> Detections:
+        """Detections in one (H, W, 3) uint8 RGB frame, boxes in the frame's pixels, best score first."""
+        self.net.eval()
+        image = preprocess(image, self.stages)
+        h, w = image.shape[:2]
+        windows = self.tiler.windows(w, h)
+        results: list[Detections] = [Detections.empty()] * len(windows)
+        by_size: dict[tuple[int, int], list[int]] = {}  # all tiles share a size: they go in batches
+        for i, window in enumerate(windows):
+            by_size.setdefault(window.size, []).append(i)
+        stride = max(self.net.strides)
+        bf16 = self.bf16
+        for (sw, sh), indices in by_size.items():
+            for start in range(0, len(indices), self.settings.batch):
+                chunk = indices[start : start + self.settings.batch]
+                x = to_tensor([self.tiler.crop(image, windows[i]) for i in chunk])
+                if sw % stride or sh % stride:  # to a multiple of the coarsest stride (F.pad copies even when padding 0)
+                    x = F.pad(x, (0, -sw % stride, 0, -sh % stride))
+                with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                    raw = self.net(x)
+                for i, dets in zip(chunk, self.decoder(raw, points(self.net.strides, x.shape[2], x.shape[3]))):
+                    results[i] = dets
+        return self.merger(windows, results, w, h)
 
     def predict(self, source: str | Path | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> Detections:
         """Detections in one frame: a path (read by debris.io.reader) or an (H, W, 3) uint8 RGB / (H, W) gray array."""
@@ -148,4 +155,4 @@ class Detector:
                 raise ValueError(f"expected an (H, W, 3) RGB or (H, W) gray uint8 array, got {image.dtype} {image.shape}")
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-        return predict_frame(self.net, image, self.stages, self.settings, self.class_ids())
+        return self(image)

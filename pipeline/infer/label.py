@@ -1,22 +1,13 @@
 """Batch labelling: any number of frames in, boxes with scores out, in the formats labelling tools read.
 
 Frames are decoded ahead of the network by a few threads, never more than a small bounded window
-ahead, so memory stays flat however many frames there are. Every frame's result is written to
-OUT/frames/<name>.json (with its YOLO txt and overlay, if asked for, written before it): that JSON
-is the record that the frame is done. A frame that cannot be read is listed in OUT/errors.csv and
-the batch goes on. At the end the collection files (COCO, CSV, Label Studio) are rebuilt from the
-frame records, so a run killed at any moment and resumed ends with exactly the files of an
-uninterrupted run. Every file is written atomically.
-
-OUT/
-  run.json                      model and settings; a resumed run must match them
-  frames/<name>.json            one per labelled frame: file_name, width, height, detections
-  labels/<name>.txt             YOLO txt (class cx cy w h [conf]), with classes.txt beside
-  predictions.coco.json         COCO data set with a score on every box (CVAT: COCO 1.0 import)
-  predictions.csv               one row per box
-  predictions.labelstudio.json  Label Studio tasks with predictions
-  overlays/<name>.jpg           with --save-overlays
-  errors.csv                    frames that could not be read, and why (header only when none)
+ahead, so memory stays flat however many frames there are. Every frame's result is written to its
+record, OUT/frames/<name>.json (with its per-frame sink files and overlay, if asked for, written
+before it): that JSON is the mark that the frame is done. A frame that cannot be read is listed in
+OUT/errors.csv and the batch goes on. At the end the collection files of the sinks in
+`label.formats` (debris.formats.sinks) are rebuilt from the frame records, so a run killed at any
+moment and resumed ends with exactly the files of an uninterrupted run. Every file is written
+atomically. The folder's layout: debris.formats.run_folder.
 """
 
 from __future__ import annotations
@@ -29,18 +20,20 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from tqdm import tqdm
 
-from debris.formats.coco import write_coco
 from debris.config import ConfigError
-from debris.labels import ImageLabels
+from debris.formats.run_folder import RunFolder, with_suffix
+from debris.formats.sinks import SINKS, SinkContext
+from debris.formats.writers import read_frame_json, write_frame_json
+from debris.infer.detector import Detector
 from debris.io.files import write_text_atomic
-from debris.viz.overlay import write_overlay
-from debris.infer.detector import Detector, predict_frame
 from debris.io.reader import Frame, FrameError, read_frame
-from debris.formats.writers import read_frame_json, write_csv, write_frame_json, write_labelstudio, write_yolo_txt
+from debris.labels import ImageLabels
+from debris.preprocess import stage_records
+from debris.viz.overlay import write_overlay
 
 AHEAD_PER_WORKER = 2  # frames decoded ahead per decoding thread: enough to hide decoding, little memory
 
@@ -73,24 +66,23 @@ def label_frames(
     detector: Detector, paths: list[Path], out: str | Path, save_overlays: bool = False, resume: bool = False,
     max_pixels: int | None = None,
 ) -> LabelSummary:
-    """Label every frame in `paths` into the folder `out` (layout in the module docstring)."""
+    """Label every frame in `paths` into the folder `out` (layout: debris.formats.run_folder)."""
     start = time.perf_counter()
-    out = Path(out)
+    run = RunFolder(Path(out))
     settings = detector.settings
+    sinks = [SINKS[name] for name in settings.formats]
+    context = SinkContext(detector.classes, detector.version, settings.save_conf, settings.image_prefix)
     names = frame_names(paths)
     stems: dict[str, Path] = {}
     for path, name in zip(paths, names):
-        other = stems.setdefault(_with_suffix(name, ""), path)
+        other = stems.setdefault(with_suffix(name, ""), path)
         if other != path:  # a.png and a.jpg would share frames/a.json, labels/a.txt and overlays/a.jpg
             raise ConfigError(f"{other} and {path} differ only in their suffix; their outputs would overwrite each other")
-    _start_run(out, detector, resume)
-    class_ids = detector.class_ids()
-    done = {name for name in names if _record(out, name).exists()} if resume else set()
+    _start_run(run, detector, resume)
+    done = {name for name in names if run.record(name).exists()} if resume else set()
     todo = [(path, name) for path, name in zip(paths, names) if name not in done]
     read = (lambda p: read_frame(p, max_pixels)) if max_pixels else read_frame
     failed: list[tuple[str, str]] = []
-    if "yolo" in settings.formats:
-        write_text_atomic(out / "classes.txt", "".join(f"{name}\n" for name in detector.classes))
 
     bar = tqdm(total=len(todo), desc="labelling", unit="frame", disable=None)
     with ThreadPoolExecutor(settings.workers, thread_name_prefix="decode") as pool:
@@ -101,19 +93,21 @@ def label_frames(
                 failed.append((str(path), e.reason))
                 bar.update()
                 continue
-            dets = predict_frame(detector.net, frame.image, detector.stages, settings, class_ids)
+            dets = detector(frame.image)
             result = ImageLabels(name, frame.width, frame.height, dets)
-            if "yolo" in settings.formats:
-                write_yolo_txt(out / "labels" / _with_suffix(name, ".txt"), result, settings.save_conf)
+            for sink in sinks:
+                if sink.frame:
+                    sink.frame(run, result, context)
             if save_overlays:
-                write_overlay(out / "overlays" / _with_suffix(name, ".jpg"), frame.image, dets, detector.classes)
-            write_frame_json(_record(out, name), result, detector.classes)  # last: marks it done
+                write_overlay(run.overlay(name), frame.image, dets, detector.classes)
+            write_frame_json(run.record(name), result, detector.classes)  # last: marks it done
             bar.update()
     bar.close()
 
-    results = [read_frame_json(_record(out, name)) for name in names if _record(out, name).exists()]
-    _write_collections(out, detector, results)
-    _write_errors(out / "errors.csv", failed)
+    results = [read_frame_json(run.record(name)) for name in names if run.record(name).exists()]
+    for sink in sinks:
+        sink.collection(run, results, context)
+    _write_errors(run.errors_csv, failed)
     return LabelSummary(len(paths), len(todo) - len(failed), len(done), sum(len(r.labels) for r in results),
                         time.perf_counter() - start, failed)
 
@@ -129,39 +123,18 @@ def _read_ahead(pool: ThreadPoolExecutor, items: list[tuple[Path, str]], read, a
         yield pending.popleft()
 
 
-def _start_run(out: Path, detector: Detector, resume: bool) -> None:
+def _start_run(run: RunFolder, detector: Detector, resume: bool) -> None:
     """Write run.json, or check it against this run's when resuming: one folder, one model and setting."""
-    record = {"model": detector.version, "classes": detector.classes, "preprocess": detector.stages,
+    record = {"model": detector.version, "classes": detector.classes, "preprocess": stage_records(detector.stages),
               "settings": detector.settings.model_dump(mode="json")}
     text = json.dumps(record, indent=1) + "\n"
-    path = out / "run.json"
-    if path.exists():
+    if run.run_json.exists():
         if not resume:
-            raise ConfigError(f"{out}: holds a labelling run already; pass --resume to continue it, or choose another folder")
-        if path.read_text() != text:
-            raise ConfigError(f"{out}: was labelled with another model or settings ({path}); "
+            raise ConfigError(f"{run.root}: holds a labelling run already; pass --resume to continue it, or choose another folder")
+        if run.run_json.read_text() != text:
+            raise ConfigError(f"{run.root}: was labelled with another model or settings ({run.run_json}); "
                               "resume with the same ones, or choose another folder")
-    write_text_atomic(path, text)
-
-
-def _record(out: Path, name: str) -> Path:
-    """The frame's JSON: its result, and the mark that it is done."""
-    return out / "frames" / _with_suffix(name, ".json")
-
-
-def _with_suffix(name: str, suffix: str) -> str:
-    return PurePosixPath(name).with_suffix(suffix).as_posix()
-
-
-def _write_collections(out: Path, detector: Detector, results: list[ImageLabels]) -> None:
-    formats = detector.settings.formats
-    if "coco" in formats:
-        write_coco(out / "predictions.coco.json", detector.classes, results, scores=True)
-    if "csv" in formats:
-        write_csv(out / "predictions.csv", detector.classes, results)
-    if "labelstudio" in formats:
-        write_labelstudio(out / "predictions.labelstudio.json", detector.classes, results, detector.version,
-                          detector.settings.image_prefix)
+    write_text_atomic(run.run_json, text)
 
 
 def _write_errors(path: Path, failed: list[tuple[str, str]]) -> None:

@@ -1,6 +1,7 @@
-"""Post-processing: the detections of every window of a frame -> one `Detections` in frame pixels.
+"""Post-processing: raw network output -> each window's detections (`Decoder`) -> one frame's (`Merger`).
 
-Three rules, in order:
+The decoder keeps the (point, class) pairs scoring at least `conf`, among the classes asked for,
+and runs class-aware NMS within each window. The merger then applies four rules, in order:
 1. A tile's box that touches one of the tile's inner sides (a side inside the frame) is dropped: its
    object is cut there, and the neighbouring tile (objects up to overlap x tile wide) or the
    whole-frame view (larger ones) sees it whole. This is what makes an object spanning four tiles
@@ -18,6 +19,7 @@ Three rules, in order:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ from torchvision.ops import batched_nms
 
 from debris.detections import Detections
 from debris.infer.tiler import Window
+from debris.models.decode import decode
 
 # A box this close to a tile's inner side (network pixels) counts as cut by it. Boxes of objects
 # cut at a side end a pixel or two short of it, as the network never sees past the side.
@@ -33,26 +36,53 @@ CONTAINED = 0.8  # share of a box's area inside a better box of its class that m
 CANDIDATES = 3  # boxes per max_det checked for containment (the check is N x N)
 
 
-def merge(
-    windows: Sequence[Window], results: Sequence[Detections], width: int, height: int, iou: float, max_det: int
-) -> Detections:
-    """One frame's detections from its windows' detections.
+@dataclass(frozen=True)
+class Decoder:
+    """Raw output of a batch of windows -> one `Detections` per window, in the window's network pixels.
 
-    windows[i]: the window results[i] came from; results[i].xyxy: (N, 4) in that window's network
-    pixels (origin at the window's corner, scaled by window.scale).
-    Returns at most max_det boxes, xyxy in frame pixels clipped to width x height, best score first.
+    conf: minimum score; iou: NMS IoU within a class; max_det: boxes kept per window;
+    class_ids: the class ids to keep (resolved once, when the detector is built), or None for all.
     """
-    parts = [_to_frame(window, result) for window, result in zip(windows, results)]
-    dets = Detections(
-        np.concatenate([p.xyxy for p in parts] + [np.zeros((0, 4))]),
-        np.concatenate([p.scores for p in parts] + [np.zeros(0)]),
-        np.concatenate([p.class_ids for p in parts] + [np.zeros(0)]),
-    )
-    np.clip(dets.xyxy, 0, [width, height, width, height], out=dets.xyxy)
-    dets = dets[(dets.xyxy[:, 2] > dets.xyxy[:, 0]) & (dets.xyxy[:, 3] > dets.xyxy[:, 1])]
-    keep = batched_nms(torch.from_numpy(dets.xyxy), torch.from_numpy(dets.scores), torch.from_numpy(dets.class_ids), iou)
-    dets = dets[keep[: CANDIDATES * max_det].numpy()]  # the rest could only come back if most of these were pieces
-    return dets[_not_contained(dets)][:max_det]
+
+    conf: float
+    iou: float
+    max_det: int
+    class_ids: tuple[int, ...] | None = None
+
+    def __call__(self, raw: torch.Tensor, points: torch.Tensor) -> list[Detections]:
+        """raw: (B, A, 4 + C) network output; points: (A, 3) from debris.models.detector.points."""
+        classes = None if self.class_ids is None else list(self.class_ids)
+        found = decode(raw, points, self.conf, self.iou, self.max_det, classes)
+        return [Detections(boxes.numpy(), scores.numpy(), ids.numpy()) for boxes, scores, ids in found]
+
+
+@dataclass(frozen=True)
+class Merger:
+    """The windows' detections of one frame -> the frame's, by the four rules of the module docstring."""
+
+    iou: float
+    max_det: int
+
+    def __call__(self, windows: Sequence[Window], results: Sequence[Detections], width: int, height: int) -> Detections:
+        """windows[i]: the window results[i] came from; results[i].xyxy: (N, 4) in that window's network
+        pixels (origin at the window's corner, scaled by window.scale).
+        Returns at most max_det boxes, xyxy in frame pixels clipped to width x height, best score first.
+        """
+        parts = [_to_frame(window, result) for window, result in zip(windows, results)]
+        dets = Detections(
+            np.concatenate([p.xyxy for p in parts] + [np.zeros((0, 4))]),
+            np.concatenate([p.scores for p in parts] + [np.zeros(0)]),
+            np.concatenate([p.class_ids for p in parts] + [np.zeros(0)]),
+        )
+        np.clip(dets.xyxy, 0, [width, height, width, height], out=dets.xyxy)
+        dets = dets[(dets.xyxy[:, 2] > dets.xyxy[:, 0]) & (dets.xyxy[:, 3] > dets.xyxy[:, 1])]
+        if len(windows) == 1:  # its boxes have been through NMS in the decoder already: only sort them
+            dets = dets[np.argsort(-dets.scores, kind="stable")[: CANDIDATES * self.max_det]]
+        else:
+            scores = torch.from_numpy(dets.scores)
+            keep = batched_nms(torch.from_numpy(dets.xyxy), scores, torch.from_numpy(dets.class_ids), self.iou)
+            dets = dets[keep[: CANDIDATES * self.max_det].numpy()]  # the rest could only come back if most of these were pieces
+        return dets[_not_contained(dets)][: self.max_det]
 
 
 def _not_contained(dets: Detections) -> np.ndarray:

@@ -3,7 +3,7 @@
 A frame no larger than a tile is seen whole, at native resolution. A larger one is seen twice over:
 one downscaled view of the whole frame, for objects too large for a tile (a parachute close under
 the helicopter), and overlapping native-resolution tiles, for objects a few pixels wide that the
-downscaled view would shrink away (4 px debris on a 13 MP frame). Training crops (pipeline/augment.py)
+downscaled view would shrink away (4 px debris on a 13 MP frame). Training crops (debris/train/augment.py)
 are drawn from the same two views. Every tile has the same size, so all of a frame's tiles go
 through the network in batches.
 """
@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import cv2
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,23 @@ def _starts(length: int, tile: int, overlap: float) -> list[int]:
         return [0]
     n = math.ceil((length - tile) / (tile * (1 - overlap))) + 1
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class Tiler:
+    """The tiling settings of a detector: what `plan_windows` is called with, and the crops it cuts."""
+
+    tile: int = 640
+    overlap: float = 0.2
+    full_size: int = 512
+
+    def windows(self, width: int, height: int) -> list[Window]:
+        return plan_windows(width, height, self.tile, self.overlap, self.full_size)
+
+    @staticmethod
+    def crop(image: np.ndarray, window: Window) -> np.ndarray:
+        """The window's pixels at the network's scale: (h, w, 3) uint8, h, w = window.size reversed."""
+        region = image[window.y0 : window.y0 + window.height, window.x0 : window.x0 + window.width]
+        if window.size != (window.width, window.height):
+            region = cv2.resize(region, window.size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(region)

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
+from debris.errors import UserError
+
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 LIST_SUFFIXES: tuple[str, ...] = (".txt", ".lst")
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -37,7 +39,7 @@ _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _PADDING = b"\x00 \t\r\n"
 
 
-class FrameError(Exception):
+class FrameError(UserError):
     """Every bad input, as one type: `path` (str) and `reason` (str); str(e) == f"{path}: {reason}"."""
 
     def __init__(self, path: str | Path, reason: str):

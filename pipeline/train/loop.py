@@ -12,11 +12,11 @@ state needs saving: nothing random is drawn from a global generator after the mo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,13 +26,13 @@ from tqdm import tqdm
 from debris.models.detector import DetectorNet
 from debris.models.loss import DetectionLoss
 from debris.train.augment import AugmentConfig, augment
-from debris.io.checkpoint import load_checkpoint, save_checkpoint
+from debris.io.checkpoint import Checkpoint
 from debris.config import Config, ConfigError
 from debris.formats.dataset import load_dataset
 from debris.labels import Dataset, ImageLabels
 from debris.eval.coco_eval import Evaluation, evaluate
-from debris.infer.detector import predict_frame, to_tensor, use_bf16
-from debris.preprocess import preprocess
+from debris.infer.detector import Detector, to_tensor, use_bf16
+from debris.preprocess import Stage, preprocess, stage_records
 from debris.io.reader import decode_image, read_frame, to_rgb8
 from debris.synth.generate import frame_job, generate_dataset, render_file
 
@@ -43,7 +43,7 @@ METRICS = ["epoch", "train_loss", "lr", "mAP50-95", "mAP50", "mAP_small", "secon
 class Frames(torch.utils.data.Dataset):
     """Training crops: frame i of epoch e is augmented with rng (seed, e, i), whichever process loads it."""
 
-    def __init__(self, root: Path, images: list[ImageLabels], stages: list[dict[str, Any]], aug: AugmentConfig, seed: int,
+    def __init__(self, root: Path, images: list[ImageLabels], stages: list[Stage], aug: AugmentConfig, seed: int,
                  cache: bool = False):
         self.root, self.images, self.stages, self.aug, self.seed = root, images, stages, aug, seed
         self.epoch = 0
@@ -158,8 +158,9 @@ def split_data(dataset: Dataset) -> tuple[list[ImageLabels], list[ImageLabels]]:
 
 def validate(model: DetectorNet, root: Path, images: list[ImageLabels], classes: list[str], config: Config) -> Evaluation:
     """COCO evaluation through the labelling path (tiles, merging), at train.val_conf and train.max_det."""
-    settings = config.label.model_copy(update={"conf": config.train.val_conf, "max_det": config.train.max_det})
-    predictions = [predict_frame(model, read_frame(root / im.file_name).image, config.preprocess, settings) for im in images]
+    settings = config.label.model_copy(update={"conf": config.train.val_conf, "max_det": config.train.max_det, "classes": None})
+    detector = Detector.build(model, classes, config.preprocess, settings, version="validation")
+    predictions = [detector(read_frame(root / im.file_name).image) for im in images]
     return evaluate(images, predictions, classes, max_dets=config.train.max_det)
 
 
@@ -202,9 +203,9 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     if resume:
-        state = load_checkpoint(out / "last.pt")
-        ema.module.load_state_dict(state["state_dict"])
-        state = state["train_state"]
+        last = Checkpoint.load(out / "last.pt")
+        ema.module.load_state_dict(last.state_dict)
+        state = last.train_state
         model.load_state_dict(state["model"])
         ema.n_averaged.fill_(state["ema_updates"])
         optimizer.load_state_dict(state["optimizer"])
@@ -259,16 +260,16 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         row = [epoch + 1, np.mean(losses) if losses else float("nan"), scheduler.get_last_lr()[0],
                score, result.stats["mAP50"], result.stats["mAP_small"], seconds]
         _append_row(out / "metrics.csv", row)
-        content = {
-            "model": {"num_classes": len(classes), "width": config.model.width},
-            "classes": classes, "preprocess": config.preprocess, "train_args": config.model_dump(mode="json"),
-            "data": str(data), "state_dict": ema.module.state_dict(), "metrics": {**result.stats, "epoch": epoch + 1},
-        }
+        best = Checkpoint(
+            model={"num_classes": len(classes), "width": config.model.width}, classes=classes,
+            preprocess=stage_records(config.preprocess), state_dict=ema.module.state_dict(),
+            train_args=config.model_dump(mode="json"), data=str(data), metrics={**result.stats, "epoch": epoch + 1},
+        )
         train_state = {"model": model.state_dict(), "ema_updates": int(ema.n_averaged), "run": dict(vars(run)),
                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-        save_checkpoint(out / "last.pt", {**content, "train_state": train_state})
+        dataclasses.replace(best, train_state=train_state).save(out / "last.pt")
         if improved:
-            save_checkpoint(out / "best.pt", content)
+            best.save(out / "best.pt")
         plot_metrics(out / "metrics.csv", out / "results.png")
         tqdm.write(f"epoch {epoch + 1}: loss {row[1]:.3f}  val mAP50-95 {score:.3f}  mAP50 {row[4]:.3f}  ({row[-1]:.0f} s)")
         if run.stale >= tc.patience:

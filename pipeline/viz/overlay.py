@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from debris.errors import UserError
 from debris.labels import ImageLabels
 from debris.detections import Detections
 from debris.viz.draw import contact_sheet, draw_detections
@@ -28,7 +29,7 @@ FOURCC = "mp4v"  # MPEG-4 Part 2: encoded by the FFmpeg inside every opencv-pyth
 GAP = 4  # pixels contact_sheet leaves around each image in its cell
 
 
-class VideoError(Exception):
+class VideoError(UserError):
     """A video that cannot be written (no encoder for FOURCC, or the file cannot be created)."""
 
 
