@@ -6,33 +6,7 @@ Layout (widths at width=1.0):
   one shared head on all four levels: 3x3 conv (BatchNorm per level) -> 1x1 to 4 box values + C logits
 Dense 3x3 convs, BatchNorm and SiLU only. Boxes and their loss: models/decode.py, models/loss.py.
 
-Measured (torch 2.14.1, 2 threads, channels_last, shared noisy 2-core AMD EPYC; medians):
-  0.480 M parameters, 1.454 GFLOPs at 1x3x640x640 (FlopCounterMode)
-  forward 9.3-11 ms per 640x640 tile in batches of 8; 5.6-6 ms for one 640x480 navigation frame
-  training step 59-70 ms: batch 8 of 320x320, forward + DetectionLoss + backward + AdamW
-  (under another busy process, 2 threads on 2 cores collapse: 13x slower; use 1 thread then)
-  under torch.autocast("cpu", torch.bfloat16) (the CPU has AVX-512 BF16): 4.2-6.4 ms per tile,
-  step 45 ms, same accuracy (mAP50 0.586 fp32 vs 0.586 bf16 inference of one model; 5,000 training
-  steps on 2,000 frames: 0.617 with bf16 autocast, 0.586 in fp32); decode and the loss cast to fp32.
-Why this one: trained 3,000 steps (batch 8, 320x320, ~4 min) on 320 synthetic frames, mAP50 on
-500 frames of unseen seeds; all ReLU but the last row:
-  no block at stride 8, head 48 ch                1.38 GFLOPs  mAP50 0.318
-  + CSP block at stride 8 (small objects)         1.57 GFLOPs  0.366  over budget, so:
-  + CSP block at stride 8, head 40 ch             1.45 GFLOPs  0.357  (this layout)
-  ... stride-4 features added into stride 8       1.51 GFLOPs  0.317  (no gain)
-  ... 2 head convs of 32 ch + FPN 3x3 convs        1.48 GFLOPs  0.319
-  ... stride 16/32 narrowed to 80/128 ch           1.40 GFLOPs  0.342
-  this layout with SiLU                           1.45 GFLOPs  0.362, mAP50-95 0.180 vs 0.170,
-                                                  recall of < 16 px objects 0.50 vs 0.43;
-                                                  same inference time, training step +5-10%
-  (ATSS vs TAL assignment, on a near copy of the first row: 0.303 vs 0.247; see models/loss.py)
-Depthwise convs: on this CPU a dense 3x3 conv runs at ~260 GFLOP/s, a depthwise 3x3 + 1x1 pair at
-~90 and a depthwise 5x5 + 1x1 at ~30 (64 ch, 80x80). A NanoDet-like depthwise head (2 x dw3x3+1x1,
-64 ch) took 12-13.5 ms per tile at 1.40 GFLOPs against 10-12 ms dense; depthwise blocks everywhere
-cut FLOPs to 1.10 G yet ran no faster (11-13 ms) nor trained faster. FLOPs at stride 4-8 dominate
-(each 3x3 conv at stride 8 costs 57,600 x c^2 MACs per 640 tile), so channels stay narrow there.
-A stride-4 level would need its head at 160x160: ~4x the cost of the stride-8 head; instead the
-box encoding (centre offset + log size) lets a stride-8 point box a 4 px object off its centre.
+Why this layout, and its measured size and speed: BENCHMARKS.md, "Detector design".
 """
 
 from __future__ import annotations

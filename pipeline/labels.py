@@ -56,7 +56,8 @@ class DatasetError(UserError):
         lines = [str(p) for p in self.problems[:MAX_SHOWN]]
         if len(self.problems) > MAX_SHOWN:
             lines.append(f"... and {len(self.problems) - MAX_SHOWN} more")
-        super().__init__(f"{len(self.problems)} problem(s):\n  " + "\n  ".join(lines))
+        one = len(self.problems) == 1  # one problem reads best as one line
+        super().__init__(lines[0] if one else f"{len(self.problems)} problem(s):\n  " + "\n  ".join(lines))
 
 
 def read_text(path: Path) -> tuple[str, Problem | None]:

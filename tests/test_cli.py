@@ -88,3 +88,19 @@ def test_convert_refuses_a_data_set_with_problems(tmp_path, capsys):
     assert main(["convert", str(src), str(tmp_path / "out"), "--to", "yolo"]) == EXIT_USAGE
     assert "annotations[0]" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv,names", [
+    (["label", "/no/such/dir", "--out", "{tmp}/o"], "/no/such/dir: missing"),
+    (["label", str(SAMPLE.parent), "--out", "{tmp}/o", "--config", "/no/such.yaml"], "/no/such.yaml: config file not found"),
+    (["check", "/no/such.json"], "/no/such.json: file: no such file or folder"),
+    (["convert", "/no/such.json", "{tmp}/o", "--to", "yolo"], "/no/such.json"),
+    (["train", "/no/such.json", "--out", "{tmp}/run"], "/no/such.json"),
+    (["eval", "--gt", "/no/such.json", "--pred", "{tmp}"], "/no/such.json"),
+])
+def test_a_user_error_is_one_line_naming_the_path_with_exit_2(argv, names, tmp_path):
+    debris = Path(sys.executable).parent / "debris"
+    done = subprocess.run([str(debris), *(a.replace("{tmp}", str(tmp_path)) for a in argv)], capture_output=True, text=True)
+    assert done.returncode == EXIT_USAGE
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0] and "Traceback" not in done.stderr, done.stderr

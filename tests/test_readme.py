@@ -24,3 +24,11 @@ def test_ci_runs_the_readme_commands_verbatim():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     for command in quick_start_commands():
         assert command in ci
+
+
+def test_every_sub_package_is_in_the_wheel():
+    """pyproject lists the packages by hand (pipeline/ is installed as debris): a new folder must be added there."""
+    listed = set(re.findall(r'"(debris(?:\.\w+)*)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8")))
+    found = {"debris." + ".".join(p.parent.relative_to(ROOT / "pipeline").parts) if p.parent != ROOT / "pipeline" else "debris"
+             for p in (ROOT / "pipeline").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
