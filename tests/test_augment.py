@@ -5,7 +5,7 @@ from pipeline.augment import AugmentConfig, augment, letterbox
 from pipeline.detections import Detections
 
 # pixel-exact geometry: no appearance changes, so a rectangle's pixels can be found by threshold
-GEOMETRY = {"photometric": 0.0, "blur": 0.0, "noise": 0.0, "jpeg": 0.0}
+GEOMETRY = {"strength": 0.0, "gray": 0.0, "erase": 0.0, "blur": 0.0, "noise": 0.0, "jpeg": 0.0}
 
 
 def draw(h: int, w: int, rects: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, Detections]:
@@ -52,7 +52,7 @@ def test_boxes_match_the_pixels_through_scale_crop_flip_and_rotation():
 
 def test_cut_boxes_are_clipped_and_dropped_below_min_visible():
     # a 128 frame at scale 2 into a 128 crop: a 64 px window magnified exactly 2x, so shares are countable
-    cfg = AugmentConfig(size=128, scale=(2.0, 2.0), flip=False, min_visible=0.4, **GEOMETRY)
+    cfg = AugmentConfig(size=128, scale=(2.0, 2.0), exact=0.0, flip=False, min_visible=0.4, **GEOMETRY)
     kept_cut = dropped_cut = 0
     for seed in range(200):
         x, y = np.random.default_rng(1000 + seed).integers(0, 108, (2, 2)).tolist()
@@ -106,7 +106,7 @@ def test_crops_keep_small_objects():
 
 def test_grayscale_stays_grayscale():
     gray = np.random.default_rng(0).integers(0, 256, (240, 320, 1), dtype=np.uint8).repeat(3, axis=2)
-    cfg = AugmentConfig(size=128, photometric=2.0, blur=0.5, noise=0.5, jpeg=0.5)
+    cfg = AugmentConfig(size=128, strength=2.0, blur=0.5, noise=0.5, jpeg=0.5)
     for seed in range(30):
         out, _ = augment(gray, Detections.empty(), np.random.default_rng(seed), cfg)
         assert (out[..., 0] == out[..., 1]).all() and (out[..., 0] == out[..., 2]).all()
@@ -114,7 +114,7 @@ def test_grayscale_stays_grayscale():
 
 def test_photometric_changes_colour_frames_within_uint8():
     image = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
-    cfg = AugmentConfig(size=128, scale=(1.0, 1.0), flip=False, photometric=1.0, blur=0.0, noise=0.0, jpeg=0.0)
+    cfg = AugmentConfig(size=128, scale=(1.0, 1.0), flip=False, gray=0.0, erase=0.0, blur=0.0, noise=0.0, jpeg=0.0)
     out, _ = augment(image, Detections.empty(), np.random.default_rng(1), cfg)
     assert out.dtype == np.uint8 and not np.array_equal(out, image)
     assert not np.allclose(out.mean((0, 1)) / image.mean((0, 1)), out.mean() / image.mean(), atol=1e-3)
