@@ -27,12 +27,13 @@ from models.detector import DetectorNet
 from models.loss import DetectionLoss
 from pipeline.augment import AugmentConfig, augment
 from pipeline.checkpoint import load_checkpoint, save_checkpoint
-from pipeline.config import Config, ConfigError
+from pipeline.config import CONFIG_DIR, Config, ConfigError
 from pipeline.dataset import Dataset, ImageLabels, load_dataset
 from pipeline.evaluate import Evaluation, evaluate
 from pipeline.predict import predict_frame, to_tensor, use_bf16
 from pipeline.preprocess import preprocess
 from pipeline.reader import decode_image, read_frame, to_rgb8
+from pipeline.style import load_styles
 from pipeline.synth.generate import frame_job, generate_dataset, render_file
 
 SYNTH_PREFIX = "synth:"  # DATA = synth:N trains on frames rendered on the fly
@@ -95,6 +96,19 @@ def synth_frames_per_epoch(data: str | Path) -> int | None:
     if not count.isdigit() or int(count) < 1:
         raise ConfigError(f"{text!r}: expected {SYNTH_PREFIX}N with N a positive number of frames per epoch")
     return int(count)
+
+
+def augment_config(config: Config) -> AugmentConfig:
+    """The training crops' augmentation: train.* settings, the tiler's views, the style images loaded once."""
+    tc = config.train
+    styles = None
+    if tc.style_swap > 0 and tc.style_sources:
+        path = Path(tc.style_sources)
+        if not path.is_absolute() and not path.exists():
+            path = CONFIG_DIR.parent / path  # the shipped list, when run from elsewhere
+        styles = load_styles(path)
+    return AugmentConfig(size=tc.imgsz, view=(config.label.tile, config.label.full_size), strength=tc.augment_strength,
+                         style=tc.style_swap, styles=styles, gray=tc.gray, erase=tc.erase)
 
 
 def collate(batch: list[tuple[np.ndarray, dict]]) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
@@ -215,7 +229,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
             raise ConfigError(f"{out}: holds a run already; pass --resume to continue it, or choose another folder")
         out.mkdir(parents=True, exist_ok=True)
 
-    aug = AugmentConfig(size=tc.imgsz)
+    aug = augment_config(config)
     bf16 = use_bf16(tc.bf16)
     if on_the_fly:
         frames = SynthFrames(on_the_fly, config, aug, tc.seed)
