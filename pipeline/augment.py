@@ -202,12 +202,7 @@ def _erase(
     image: np.ndarray, labels: Detections, gray: bool, rng: np.random.Generator, min_size: float
 ) -> tuple[np.ndarray, Detections]:
     """Random erasing (Zhong et al. 2020): 1-3 rectangles, 1-8% of the crop each, aspect 1:3 to 3:1,
-    filled with uniform noise or the crop's mean colour, like an occluder or a dropped image block.
-
-    No pixel moves, so boxes need no mapping: a box shrinks to the bounding box of its un-erased part
-    (which only changes it where a rectangle cuts across a whole side) and is dropped when less than
-    ERASE_MIN_VISIBLE of its area stays un-erased, or when it becomes thinner than min_size.
-    """
+    filled with uniform noise or the crop's mean colour, like an occluder or a dropped image block."""
     size = image.shape[0]
     image, erased = image.copy(), np.zeros((size, size), bool)
     for _ in range(int(rng.integers(1, 4))):
@@ -219,8 +214,19 @@ def _erase(
         else:
             image[y : y + h, x : x + w] = np.frombuffer(rng.bytes(h * w * (1 if gray else 3)), np.uint8).reshape(h, w, -1)
         erased[y : y + h, x : x + w] = True
+    return image, _unerased(labels, erased, min_size)
+
+
+def _unerased(labels: Detections, erased: np.ndarray, min_size: float) -> Detections:
+    """The boxes after erasing the (S, S) bool mask `erased`: no pixel moves, so none needs mapping.
+
+    A box shrinks to the bounding box of its un-erased part (which changes it only where erasing cuts
+    across a whole side) and is dropped when less than ERASE_MIN_VISIBLE of its area stays un-erased,
+    or when it becomes thinner than min_size.
+    """
     xyxy, keep = labels.xyxy.copy(), np.ones(len(labels), bool)
-    for i, (x1, y1, x2, y2) in enumerate(np.stack([np.floor(xyxy[:, :2]), np.ceil(xyxy[:, 2:])], 1).reshape(-1, 4).astype(int)):
+    pixels = np.concatenate([np.floor(xyxy[:, :2]), np.ceil(xyxy[:, 2:])], 1).astype(int)
+    for i, (x1, y1, x2, y2) in enumerate(pixels):
         visible = ~erased[y1:y2, x1:x2]
         if visible.size == 0 or visible.mean() < ERASE_MIN_VISIBLE:
             keep[i] = False
@@ -229,12 +235,12 @@ def _erase(
         xyxy[i, :2] = np.maximum(xyxy[i, :2], [x1 + cols[0], y1 + rows[0]])
         xyxy[i, 2:] = np.minimum(xyxy[i, 2:], [x1 + cols[-1] + 1, y1 + rows[-1] + 1])
     keep &= (xyxy[:, 2:] - xyxy[:, :2]).min(1) >= min_size
-    return image, Detections(xyxy, labels.scores, labels.class_ids)[keep]
+    return Detections(xyxy, labels.scores, labels.class_ids)[keep]
 
 
 def _blur(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Gaussian (sigma 0.5 to 0.5 + 1.5 * strength px), defocus (a disk, radius 1 to 1 + 2 * strength px)
-    or a straight motion smear (3 to 3 + 8 * strength px, any direction), one of the three at random."""
+    or a straight motion smear (3 to 3 + 6 * strength px, any direction), one of the three at random."""
     kind = rng.integers(3)
     if kind == 0:
         return cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 0.5 + 1.5 * strength))
@@ -244,7 +250,7 @@ def _blur(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.nd
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
         kernel = (xx * xx + yy * yy <= radius * radius).astype(np.float32)
     else:
-        length = 2 * int(rng.integers(1, 2 + round(4 * strength))) + 1  # odd: centred, the boxes do not shift
+        length = 2 * int(rng.integers(1, 2 + round(3 * strength))) + 1  # odd: centred, the boxes do not shift
         angle = rng.uniform(0, np.pi)
         reach = length // 2 * np.array([np.cos(angle), np.sin(angle)])
         ends = np.rint([length // 2 - reach, length // 2 + reach]).astype(int).tolist()
