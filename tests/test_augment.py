@@ -200,7 +200,9 @@ def test_erasing_drops_a_mostly_erased_box_keeps_an_untouched_one_and_shrinks_a_
     erased = np.zeros((100, 100), bool)
     erased[10:40, 10:35] = True  # covers 25 of box 0's 30 columns: 1/6 of it stays visible
     erased[60:90, 60:70] = True  # cuts box 2's left 10 columns over its whole height
-    labels = Detections.from_labels(np.array([[10, 10, 40, 40], [50, 10, 60, 20], [60, 60, 90, 90]], float), np.arange(3))
+    erased[50:80, 20:22] = True  # leaves a third of box 3, but only a 1 px sliver: under min_size
+    rects = [[10, 10, 40, 40], [50, 10, 60, 20], [60, 60, 90, 90], [20, 50, 23, 80]]
+    labels = Detections.from_labels(np.array(rects, float), np.arange(4))
     boxes = _unerased(labels, erased, min_size=2.0)
     assert boxes.class_ids.tolist() == [1, 2]
     np.testing.assert_array_equal(boxes.xyxy, [[50, 10, 60, 20], [70, 60, 90, 90]])
