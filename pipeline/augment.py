@@ -25,7 +25,7 @@ OBJECT_CROP_P = 0.7  # share of crops centred on a labelled object; the rest are
 WHOLE_FRAME_P = 0.5  # share of crops taken from the whole-frame view rather than native resolution
 ERASE_MIN_VISIBLE = 0.3  # an object with less of its box left un-erased is one a person would not box
 # 256 equal-probability Gaussian quantiles: one random byte per noise sample is ~10x faster than
-# numpy's normal generator, and at sigma <= 8 DN the quantised tails make no visible difference
+# numpy's normal generator, and at the sigmas used (<= 14 DN) the quantised tails make no visible difference
 GAUSS_QUANTILES = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], dtype=np.float32)
 
 
