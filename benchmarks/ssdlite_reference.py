@@ -25,7 +25,6 @@ from torchvision.models.detection import ssdlite320_mobilenet_v3_large
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.report import BENCHMARKS_MD, machine, update_section  # noqa: E402
-from debris.train.augment import AugmentConfig  # noqa: E402
 from debris.config import load_config  # noqa: E402
 from debris.formats.dataset import load_dataset  # noqa: E402
 from debris.detections import Detections  # noqa: E402
@@ -33,7 +32,7 @@ from debris.eval.coco_eval import evaluate  # noqa: E402
 from debris.infer.detector import to_tensor  # noqa: E402
 from debris.preprocess import preprocess  # noqa: E402
 from debris.io.reader import read_frame  # noqa: E402
-from debris.train.loop import Frames, collate, split_data  # noqa: E402
+from debris.train.loop import Frames, augment_config, collate, split_data  # noqa: E402
 
 
 def train_ssdlite(train_set: str, minutes: float, seed: int = 0) -> tuple[torch.nn.Module, int, float]:
@@ -44,7 +43,7 @@ def train_ssdlite(train_set: str, minutes: float, seed: int = 0) -> tuple[torch.
     torch.manual_seed(seed)
     # background is class 0 in torchvision's detection models
     model = ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=len(dataset.classes) + 1)
-    frames = Frames(dataset.root, train_images, config.preprocess, AugmentConfig(size=config.train.imgsz), seed, cache=True)
+    frames = Frames(dataset.root, train_images, config.preprocess, augment_config(config), seed, cache=True)  # ours, for parity
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     budget, start, step, epoch = minutes * 60, time.perf_counter(), 0, 0
     warmup = 200

@@ -87,6 +87,11 @@ class TrainConfig(_Section):
     bf16: Literal["auto"] | bool = Field(description="forward pass under bfloat16 autocast; auto: where the CPU has AVX-512 BF16 or AMX")
     class_weights: Literal["auto", "none"] | dict[str, float] = Field(
         description="auto: inverse square root of class frequency; none; or {class: weight}")
+    augment_strength: float = Field(ge=0, le=2, description="magnitude of colour jitter, blur, noise and JPEG in training crops")
+    gray: float = Field(ge=0, le=1, description="probability that a colour training crop becomes gray")
+    erase: float = Field(ge=0, le=1, description="probability of random erasing in a training crop")
+    style_swap: float = Field(ge=0, le=1, description="probability of the low-frequency style swap with real terrain")
+    style_sources: str | None = Field(description="frame list of unlabelled real terrain for the style swap; null: no swap")
     seed: int
     deterministic: bool = Field(description="deterministic torch algorithms (CPU runs then resume bit-exactly)")
     val_conf: float = Field(ge=0, le=1, description="score threshold of the predictions evaluated each epoch")

@@ -1,36 +1,48 @@
 """Training augmentation: a labelled frame -> a square crop with its boxes; and the letterbox for validation.
 
-Crops mirror the inference tiler's two views (downscaled whole frame, native-resolution tiles) with
-scale jitter, and are usually centred on a labelled object so that 4 px debris survives cropping.
-Only the source window is resampled, so cost follows the crop, not the frame. Boxes follow the
-pixels' exact affine; appearance changes keep grayscale frames grayscale.
+Crops mirror the inference tiler's two views (downscaled whole frame, native-resolution tiles), some
+at exactly the view's scale and the rest with scale jitter, and are usually centred on a labelled
+object so that 4 px debris survives cropping. Only the source window is resampled, so cost follows
+the crop, not the frame. Boxes follow the pixels' exact affine.
+
+Appearance changes are what carries synthetic training to real cameras (DESIGN.md, "Transfer"): a
+low-frequency style swap with real terrain (pipeline/style.py), colour to gray, colour jitter, random
+erasing, blur, noise and JPEG, each at random strength. Gray crops stay gray through all of them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import cv2
 import numpy as np
 
 from debris.detections import Detections
+from debris.train.style import style_swap
 
 OBJECT_CROP_P = 0.7  # share of crops centred on a labelled object; the rest are uniform
 WHOLE_FRAME_P = 0.5  # share of crops taken from the whole-frame view rather than native resolution
+ERASE_MIN_VISIBLE = 0.3  # an object with less of its box left un-erased is one a person would not box
 # 256 equal-probability Gaussian quantiles: one random byte per noise sample is ~10x faster than
-# numpy's normal generator, and at sigma <= 8 DN the quantised tails make no visible difference
+# numpy's normal generator, and at the sigmas used (<= 14 DN) the quantised tails make no visible difference
 GAUSS_QUANTILES = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
     size: int  # output crop side (square), a multiple of 32
-    scale: tuple[float, float] = (0.5, 1.5)  # scale jitter applied before cropping
+    scale: tuple[float, float] = (0.5, 1.5)  # scale jitter around the view's scale
+    exact: float = 0.3  # share of crops at exactly the view's scale, no jitter: what the tiler shows
+    view: tuple[int, int] = (640, 512)  # the tiler's tile side and whole-frame view side (label.tile, label.full_size)
     flip: bool = True  # flips and 90-degree rotations: nadir and orbital views have no "up"
-    photometric: float = 1.0  # strength of brightness/contrast/gamma/saturation/white balance (0 = off)
-    blur: float = 0.3  # probability of a Gaussian or motion blur
-    noise: float = 0.3  # probability of Gaussian noise
+    strength: float = 1.0  # magnitude of colour jitter, blur, noise and JPEG (0: no colour jitter, mildest rest)
+    style: float = 0.3  # probability of the low-frequency style swap with a real terrain image from `styles`
+    styles: np.ndarray | None = field(default=None, repr=False, compare=False)  # (N, s, s, 3) uint8, style.load_styles
+    gray: float = 0.2  # probability that a colour crop becomes gray (navigation cameras are gray)
+    erase: float = 0.3  # probability of random erasing: 1-3 rectangles of noise or mean colour
+    blur: float = 0.3  # probability of a Gaussian, defocus or motion blur
+    noise: float = 0.3  # probability of read + shot noise
     jpeg: float = 0.3  # probability of a JPEG re-encode
     min_visible: float = 0.4  # keep a box cut by the crop only if this share of its area is inside
     min_size: float = 2.0  # drop boxes narrower or shorter than this (output pixels)
@@ -50,14 +62,21 @@ def augment(
         image, labels = _dihedral(image, labels, rng)
     # gray cameras are replicated to RGB by the reader; every change below keeps the channels equal
     gray = np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
-    if cfg.photometric > 0:
-        image = _photometric(image, gray, rng, cfg.photometric)
+    # the style swap first: it stands for the scene's real look, which the camera effects then degrade
+    if cfg.styles is not None and rng.random() < cfg.style:
+        image = style_swap(image, cfg.styles[rng.integers(len(cfg.styles))], gray, rng)
+    if not gray and rng.random() < cfg.gray:
+        image, gray = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB), True
+    if cfg.strength > 0:
+        image = _colour(image, gray, rng, cfg.strength)
+    if rng.random() < cfg.erase:
+        image, labels = _erase(image, labels, gray, rng, cfg.min_size)
     if rng.random() < cfg.blur:
-        image = _blur(image, rng)
+        image = _blur(image, rng, cfg.strength)
     if rng.random() < cfg.noise:
-        image = _noise(image, gray, rng)
+        image = _noise(image, gray, rng, cfg.strength)
     if rng.random() < cfg.jpeg:
-        image = _jpeg(image, gray, rng)
+        image = _jpeg(image, gray, rng, cfg.strength)
     return image, labels
 
 
@@ -74,12 +93,18 @@ def _pick_target(labels: Detections, rng: np.random.Generator) -> np.ndarray:
 
 
 def _pick_scale(h: int, w: int, target: np.ndarray | None, rng: np.random.Generator, cfg: AugmentConfig) -> float:
-    """Output pixels per source pixel: jitter times the whole-frame base (fits the frame) or the native base (1).
+    """Output pixels per source pixel: a tiler view's scale, times a jitter.
 
+    The views are pipeline/tiler.py's: a frame that fits a tile (cfg.view[0]) is seen whole at native
+    scale; a larger one as a whole-frame view shrunk to cfg.view[1] px on its longer side, and as
+    native tiles (scale 1). A share cfg.exact of crops take the view's scale unjittered, so training
+    sees exactly what the network sees (1 frame px = 1 crop px in the tiles of a 4208x3120 frame, or
+    the 512 px whole view of it); the rest are jittered by cfg.scale, for objects of other sizes.
     A crop centred on an object stays native if the whole-frame view would shrink it below min_size.
     """
-    jitter = rng.uniform(*cfg.scale)
-    whole = jitter * min(1.0, cfg.size / max(h, w))
+    tile, full = cfg.view
+    jitter = 1.0 if rng.random() < cfg.exact else rng.uniform(*cfg.scale)
+    whole = jitter * (1.0 if w <= tile and h <= tile else min(1.0, full / max(h, w)))
     vanishes = target is not None and min(target[2] - target[0], target[3] - target[1]) * whole < cfg.min_size
     return whole if rng.random() < WHOLE_FRAME_P and not vanishes else jitter
 
@@ -150,49 +175,107 @@ def _dihedral(image: np.ndarray, labels: Detections, rng: np.random.Generator) -
     return image, Detections(xyxy, labels.scores, labels.class_ids)
 
 
-def _photometric(image: np.ndarray, gray: bool, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """Gamma, contrast about the mean, brightness and white balance as one per-channel lookup table
-    (one cheap pass whatever the maths), then saturation. Gray frames get one table and no saturation.
+def _colour(image: np.ndarray, gray: bool, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Gamma, contrast about the mean and brightness as one lookup table; then, on colour crops, one
+    3x3 colour matrix: saturation, a hue rotation about the gray axis and a colour cast (channel gains).
+    Two cheap passes whatever the maths; gray crops get the table only.
     """
-    gamma, contrast, saturation = np.exp(rng.uniform(-0.3, 0.3, 3) * strength)
+    gamma, contrast = np.exp(rng.uniform(-0.3, 0.3, 2) * strength)
     brightness = rng.uniform(-0.1, 0.1) * strength
-    gains = np.ones(3) if gray else np.exp(rng.uniform(-0.1, 0.1, 3) * strength)
     mean = (np.mean(cv2.mean(image)[:3]) / 255) ** gamma
     curve = (np.linspace(0, 1, 256) ** gamma - mean) * contrast + mean + brightness
-    lut = np.clip(curve[:, None] * gains * 255 + 0.5, 0, 255).astype(np.uint8)
-    image = cv2.LUT(image, lut.reshape(256, 1, 3))
+    image = cv2.LUT(image, np.clip(curve * 255 + 0.5, 0, 255).astype(np.uint8))
     if gray:
         return image
-    luma = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    return cv2.addWeighted(image, saturation, luma, 1 - saturation, 0)
+    saturation = np.exp(rng.uniform(-0.5, 0.5) * strength)
+    hue = np.radians(rng.uniform(-15, 15) * strength)  # regolith stays in the reds-to-yellows
+    gains = np.exp(rng.uniform(-0.15, 0.15, 3) * strength)
+    luma = np.tile([0.299, 0.587, 0.114], (3, 1))  # x -> its luma in every channel
+    axis = np.ones(3) / np.sqrt(3)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rotation = np.cos(hue) * np.eye(3) + np.sin(hue) * cross + (1 - np.cos(hue)) * np.outer(axis, axis)  # Rodrigues
+    matrix = gains[:, None] * (luma + saturation * rotation @ (np.eye(3) - luma))
+    return cv2.transform(image, matrix.astype(np.float32))
 
 
-def _blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Defocus (Gaussian, sigma 0.5-1.5 px) or a short straight motion smear (3-7 px, any direction)."""
-    if rng.random() < 0.5:
-        return cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
-    length = 2 * int(rng.integers(1, 4)) + 1  # odd, so the smear is centred and does not shift the boxes
-    angle = rng.uniform(0, np.pi)
-    reach = length // 2 * np.array([np.cos(angle), np.sin(angle)])
-    ends = np.rint([length // 2 - reach, length // 2 + reach]).astype(int).tolist()
-    kernel = np.zeros((length, length), np.float32)
-    cv2.line(kernel, ends[0], ends[1], 1.0)
+def _erase(
+    image: np.ndarray, labels: Detections, gray: bool, rng: np.random.Generator, min_size: float
+) -> tuple[np.ndarray, Detections]:
+    """Random erasing (Zhong et al. 2020): 1-3 rectangles, 1-8% of the crop each, aspect 1:3 to 3:1,
+    filled with uniform noise or the crop's mean colour, like an occluder or a dropped image block."""
+    size = image.shape[0]
+    image, erased = image.copy(), np.zeros((size, size), bool)
+    for _ in range(int(rng.integers(1, 4))):
+        area, aspect = rng.uniform(0.01, 0.08) * size * size, np.exp(rng.uniform(-1.1, 1.1))
+        w, h = (int(min(size, max(1, round(v)))) for v in (np.sqrt(area * aspect), np.sqrt(area / aspect)))
+        x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
+        if rng.random() < 0.5:
+            image[y : y + h, x : x + w] = cv2.mean(image)[:3]
+        else:
+            image[y : y + h, x : x + w] = np.frombuffer(rng.bytes(h * w * (1 if gray else 3)), np.uint8).reshape(h, w, -1)
+        erased[y : y + h, x : x + w] = True
+    return image, _unerased(labels, erased, min_size)
+
+
+def _unerased(labels: Detections, erased: np.ndarray, min_size: float) -> Detections:
+    """The boxes after erasing the (S, S) bool mask `erased`: no pixel moves, so none needs mapping.
+
+    A box shrinks to the bounding box of its un-erased part (which changes it only where erasing cuts
+    across a whole side) and is dropped when less than ERASE_MIN_VISIBLE of its area stays un-erased,
+    or when it becomes thinner than min_size.
+    """
+    xyxy, keep = labels.xyxy.copy(), np.ones(len(labels), bool)
+    pixels = np.concatenate([np.floor(xyxy[:, :2]), np.ceil(xyxy[:, 2:])], 1).astype(int)
+    for i, (x1, y1, x2, y2) in enumerate(pixels):
+        visible = ~erased[y1:y2, x1:x2]
+        if visible.size == 0 or visible.mean() < ERASE_MIN_VISIBLE:
+            keep[i] = False
+            continue
+        cols, rows = np.flatnonzero(visible.any(0)), np.flatnonzero(visible.any(1))
+        xyxy[i, :2] = np.maximum(xyxy[i, :2], [x1 + cols[0], y1 + rows[0]])
+        xyxy[i, 2:] = np.minimum(xyxy[i, 2:], [x1 + cols[-1] + 1, y1 + rows[-1] + 1])
+    keep &= (xyxy[:, 2:] - xyxy[:, :2]).min(1) >= min_size
+    return Detections(xyxy, labels.scores, labels.class_ids)[keep]
+
+
+def _blur(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Gaussian (sigma 0.5 to 0.5 + 1.5 * strength px), defocus (a disk, radius 1 to 1 + 2 * strength px)
+    or a straight motion smear (3 to 3 + 6 * strength px, any direction), one of the three at random."""
+    kind = rng.integers(3)
+    if kind == 0:
+        return cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 0.5 + 1.5 * strength))
+    if kind == 1:
+        radius = rng.uniform(1, 1 + 2 * strength)
+        r = int(radius)
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+        kernel = (xx * xx + yy * yy <= radius * radius).astype(np.float32)
+    else:
+        length = 2 * int(rng.integers(1, 2 + round(3 * strength))) + 1  # odd: centred, the boxes do not shift
+        angle = rng.uniform(0, np.pi)
+        reach = length // 2 * np.array([np.cos(angle), np.sin(angle)])
+        ends = np.rint([length // 2 - reach, length // 2 + reach]).astype(int).tolist()
+        kernel = np.zeros((length, length), np.float32)
+        cv2.line(kernel, ends[0], ends[1], 1.0)
     return cv2.filter2D(image, -1, kernel / kernel.sum())
 
 
-def _noise(image: np.ndarray, gray: bool, rng: np.random.Generator) -> np.ndarray:
-    """Additive Gaussian sensor noise, sigma 2-8 DN; one plane shared by all channels on gray frames."""
-    shape = image.shape[:2] + (1 if gray else 3,)
-    index = np.frombuffer(rng.bytes(int(np.prod(shape))), np.uint8).reshape(shape)
-    noise = cv2.LUT(index, GAUSS_QUANTILES * rng.uniform(2, 8))
+def _noise(image: np.ndarray, gray: bool, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Read noise (Gaussian, sigma 1 to 2 + 6 * strength DN) plus shot noise (Poisson-like: variance
+    proportional to the signal, up to 0.5 * strength DN per DN: sigma ~11 DN at 255); one plane on gray crops.
+    """
+    plane = np.ascontiguousarray(image[..., 0]) if gray else image
+    read, gain = rng.uniform(1, 2 + 6 * strength), rng.uniform(0, 0.5 * strength)
+    sigma = cv2.LUT(plane, np.sqrt(read * read + gain * np.arange(256)).astype(np.float32))
+    index = np.frombuffer(rng.bytes(plane.size), np.uint8).reshape(plane.shape)
+    noise = cv2.multiply(cv2.LUT(index, GAUSS_QUANTILES), sigma)
     if gray:
         noise = cv2.cvtColor(noise, cv2.COLOR_GRAY2RGB)
     return cv2.add(image, noise, dtype=cv2.CV_8U)
 
 
-def _jpeg(image: np.ndarray, gray: bool, rng: np.random.Generator) -> np.ndarray:
-    """Re-encode at quality 40-95, as one plane on gray frames (a gray camera's JPEG has no colour)."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))]
+def _jpeg(image: np.ndarray, gray: bool, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Re-encode at quality 60 - 45 * strength (15 at full strength) to 95, as one plane on gray crops."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(max(5, round(60 - 45 * strength)), 96))]
     if gray:
         _, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., 0]), params)
         return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)

@@ -28,12 +28,14 @@ from debris.models.loss import DetectionLoss
 from debris.train.augment import AugmentConfig, augment
 from debris.io.checkpoint import Checkpoint
 from debris.config import Config, ConfigError
+from debris.configs import CONFIG_DIR
 from debris.formats.dataset import load_dataset
 from debris.labels import Dataset, ImageLabels
 from debris.eval.coco_eval import Evaluation, evaluate
 from debris.infer.detector import Detector, to_tensor, use_bf16
 from debris.preprocess import Stage, preprocess, stage_records
 from debris.io.reader import decode_image, read_frame, to_rgb8
+from debris.train.style import load_styles
 from debris.synth.generate import frame_job, generate_dataset, render_file
 
 SYNTH_PREFIX = "synth:"  # DATA = synth:N trains on frames rendered on the fly
@@ -96,6 +98,19 @@ def synth_frames_per_epoch(data: str | Path) -> int | None:
     if not count.isdigit() or int(count) < 1:
         raise ConfigError(f"{text!r}: expected {SYNTH_PREFIX}N with N a positive number of frames per epoch")
     return int(count)
+
+
+def augment_config(config: Config) -> AugmentConfig:
+    """The training crops' augmentation: train.* settings, the tiler's views, the style images loaded once."""
+    tc = config.train
+    styles = None
+    if tc.style_swap > 0 and tc.style_sources:
+        path = Path(tc.style_sources)
+        if not path.is_absolute() and not path.exists():
+            path = CONFIG_DIR.parent / path  # the shipped list, when run from elsewhere
+        styles = load_styles(path)
+    return AugmentConfig(size=tc.imgsz, view=(config.label.tile, config.label.full_size), strength=tc.augment_strength,
+                         style=tc.style_swap, styles=styles, gray=tc.gray, erase=tc.erase)
 
 
 def collate(batch: list[tuple[np.ndarray, dict]]) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
@@ -217,7 +232,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
             raise ConfigError(f"{out}: holds a run already; pass --resume to continue it, or choose another folder")
         out.mkdir(parents=True, exist_ok=True)
 
-    aug = AugmentConfig(size=tc.imgsz)
+    aug = augment_config(config)
     bf16 = use_bf16(tc.bf16)
     if on_the_fly:
         frames = SynthFrames(on_the_fly, config, aug, tc.seed)
