@@ -91,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("give a DATASET to train on (or --resume a run in --out)")
     else:
         config, data = load_config(args.config, parse_overrides(args.overrides)), args.data
-    best = train(config, data, args.out, resume=args.resume)
+    best = train(config, data, args.out, resume=args.resume, weights=args.weights)
     print(f"best checkpoint: {best}")
     return EXIT_OK
 
@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=5")
     p.add_argument("--out", default="runs/train", help="run folder: last.pt, best.pt, metrics.csv, results.png")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from last.pt")
+    p.add_argument("--weights", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning; classes matched by name)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_train)
 

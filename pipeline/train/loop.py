@@ -26,15 +26,16 @@ from tqdm import tqdm
 from debris.models.detector import DetectorNet
 from debris.models.loss import DetectionLoss
 from debris.train.augment import AugmentConfig, augment
-from debris.io.checkpoint import Checkpoint
+from debris.io.checkpoint import Checkpoint, file_sha256
 from debris.config import Config, ConfigError
 from debris.configs import CONFIG_DIR
 from debris.formats.dataset import load_dataset
 from debris.labels import Dataset, ImageLabels
 from debris.eval.coco_eval import Evaluation, evaluate
 from debris.infer.detector import Detector, to_tensor, use_bf16
-from debris.preprocess import Stage, preprocess, stage_records
+from debris.preprocess import Stage, parse_stages, preprocess, stage_records
 from debris.io.reader import decode_image, read_frame, to_rgb8
+from debris.train.finetune import load_weights
 from debris.train.style import load_styles
 from debris.synth.generate import frame_job, generate_dataset, render_file
 
@@ -179,9 +180,19 @@ def validate(model: DetectorNet, root: Path, images: list[ImageLabels], classes:
     return evaluate(images, predictions, classes, max_dets=config.train.max_det)
 
 
-def train(config: Config, data: str | Path, out: str | Path, resume: bool = False) -> Path:
-    """Train on the COCO/YOLO data set at `data`; write the run into `out`; return the best checkpoint."""
+def train(config: Config, data: str | Path, out: str | Path, resume: bool = False, weights: str | Path | None = None) -> Path:
+    """Train on the COCO/YOLO data set at `data`; write the run into `out`; return the best checkpoint.
+
+    weights: a checkpoint to start from (fine-tuning; debris.train.finetune), else random weights.
+    Its network width and preprocessing stages replace the config's: the weights were trained with them.
+    """
     out = Path(out)
+    parent = None
+    if weights is not None and not resume:
+        initial = Checkpoint.load(weights)
+        parent = {"path": str(weights), "sha256": file_sha256(weights)}
+        config = config.model_copy(update={"preprocess": parse_stages(initial.preprocess),
+                                           "model": config.model.model_copy(update={"width": initial.model["width"]})})
     tc = config.train
     on_the_fly = synth_frames_per_epoch(data)
     if on_the_fly:
@@ -200,7 +211,10 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     torch.manual_seed(tc.seed)
     torch.use_deterministic_algorithms(tc.deterministic)
 
-    model = DetectorNet(len(classes), config.model.width).to(memory_format=torch.channels_last)
+    model = DetectorNet(len(classes), config.model.width)
+    if parent is not None:
+        tqdm.write(f"starting from {weights}: {load_weights(model, initial, classes)}")
+    model = model.to(memory_format=torch.channels_last)
     ema = AveragedModel(model, avg_fn=ema_update(tc.ema_decay), use_buffers=True)
     criterion = DetectionLoss(len(classes), model.strides, class_weights(config, dataset, train_images))
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # conv weights; not norms and biases
@@ -219,6 +233,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     if resume:
         last = Checkpoint.load(out / "last.pt")
+        parent = last.parent
         ema.module.load_state_dict(last.state_dict)
         state = last.train_state
         model.load_state_dict(state["model"])
@@ -279,6 +294,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
             model={"num_classes": len(classes), "width": config.model.width}, classes=classes,
             preprocess=stage_records(config.preprocess), state_dict=ema.module.state_dict(),
             train_args=config.model_dump(mode="json"), data=str(data), metrics={**result.stats, "epoch": epoch + 1},
+            parent=parent,
         )
         train_state = {"model": model.state_dict(), "ema_updates": int(ema.n_averaged), "run": dict(vars(run)),
                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
