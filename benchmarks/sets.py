@@ -30,14 +30,15 @@ def frame_set(name: str, n: int | None = None, root: Path = ROOT) -> Path:
                     [f"synth.camera={camera}", "synth.splits={test: 1.0}"], size)
 
 
-def rendered(out: Path, n: int, seed: int, overrides: list[str], size: tuple[int, int] | None = None) -> Path:
-    """`out`, rendered by the data engine (n frames, seed, config overrides, size) unless it already holds a data set.
+def rendered(out: Path, n: int, seed: int, overrides: list[str], size: tuple[int, int] | None = None,
+             config: Path | None = None) -> Path:
+    """`out`, rendered by the data engine (n frames, seed, config file and overrides, size) unless it already holds a data set.
 
     Split COCO files are written once every frame is rendered, so one being there means it finished.
     """
     if not any((out / f"{split}.json").exists() for split in ("train", "val", "test")):
-        print(f"rendering {n} frames (seed {seed}, {' '.join(overrides) or 'default config'}) into {out}", file=sys.stderr)
-        generate_dataset(out, n, seed, load_config(overrides=overrides), size=size, workers=2)
+        print(f"rendering {n} frames (seed {seed}, {config or ''} {' '.join(overrides) or 'default config'}) into {out}", file=sys.stderr)
+        generate_dataset(out, n, seed, load_config(config, overrides), size=size, workers=2)
     return out
 
 
