@@ -5,7 +5,8 @@
   camera (horizontal field of view 50 deg) at 4-20 m altitude (2-25 m randomised: a parachute can fill more
   than the frame), pitched 34-60 deg below the horizon:
   steep enough that the top edge still sees ground within ~5x the distance of the bottom edge, so one
-  canvas resolution serves the whole frame (no horizon or sky is drawn).
+  canvas resolution serves the whole frame (no horizon or sky is drawn); the canvas has at most as many
+  pixels as the frame.
 - `nav`: the 640x480 grayscale nadir navigation camera at 5-24 m altitude: 2-9 cm per pixel.
 - `orbital`: HiRISE-like grayscale crops at 25-50 cm per pixel.
 A frame smaller than the camera's native size is that frame downscaled (its pixels are coarser), so a
@@ -26,6 +27,7 @@ COLOUR = {"rte": True, "nav": False, "orbital": False}
 
 _RTE_HFOV_DEG = 50.0
 _MAX_CANVAS_PIXELS = 16e6  # a full 13 MP oblique frame gets a coarser canvas, not 60 MP of terrain
+_MAX_CANVAS_RATIO = 1.0  # canvas pixels per frame pixel, at most: time follows the frame, the near rows blur a bit
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def _oblique_view(rng: np.random.Generator, width: int, height: int, randomize: 
     # are upsampled slightly, and the canvas stays ~1-3x the frame's pixel count
     gsd = 1.6 * math.hypot(altitude, ys[2:].min()) / f
     extent_x, extent_y = xs.max() - xs.min(), ys.max() - ys.min()
-    gsd = max(gsd, math.sqrt(extent_x * extent_y / _MAX_CANVAS_PIXELS))
+    gsd = max(gsd, math.sqrt(extent_x * extent_y / min(_MAX_CANVAS_PIXELS, _MAX_CANVAS_RATIO * width * height)))
     canvas = (int(math.ceil(extent_x / gsd)) + 2, int(math.ceil(extent_y / gsd)) + 2)
     # canvas pixel (col, row) -> ground: row 0 is the far edge
     canvas_to_ground = np.array([[gsd, 0, xs.min() - gsd], [0, -gsd, ys.max() + gsd], [0, 0, 1]])
@@ -90,13 +92,11 @@ def apply_camera(rng: np.random.Generator, image: np.ndarray, camera: str, rando
     """
     h, w = image.shape[:2]
     if COLOUR[camera]:
-        spread = 0.1 + 0.15 * randomize  # white balance, and colour casts of other renderers and dust in the air
+        spread = 0.1 + 0.08 * randomize  # white balance, and colour casts of other renderers and dust in the air
         image = image * rng.uniform(1 - spread, 1 + spread, 3).astype(np.float32)
     else:
         image = image @ np.float32([0.299, 0.587, 0.114])  # a panchromatic sensor sees luminance
     image = image * np.float32(rng.uniform(0.75, 1.25))  # exposure
-    if randomize > 0:  # another tone curve
-        image = np.clip(image, 0, 1) ** np.float32(math.exp(rng.uniform(-0.4, 0.4) * randomize))
     if camera != "orbital":
         # wide-angle lenses darken towards the corners (cos^4 law); the nav camera's most of all
         strength = rng.uniform(0.3, 0.6) if camera == "nav" else rng.uniform(0.05, 0.25)
@@ -123,6 +123,9 @@ def apply_camera(rng: np.random.Generator, image: np.ndarray, camera: str, rando
     noise_dn = np.sqrt(np.float32(rng.uniform(0.5, 2.5) ** 2) + np.float32(rng.uniform(0.01, 0.12)) * signal_dn)
     image = signal_dn + noise_dn * rng.standard_normal(image.shape, dtype=np.float32)
     image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    if randomize > 0:  # another tone curve (gamma), as a table on the 8-bit frame: cheap at 13 MP
+        gamma = math.exp(rng.uniform(-0.4, 0.4) * randomize)
+        image = cv2.LUT(image, np.round(255 * (np.arange(256) / 255) ** gamma).astype(np.uint8))
     if rng.random() < 0.3 * randomize:  # an earlier lossy save, blockier than the one the frame is written with
         image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 70))])[1],
                              cv2.IMREAD_UNCHANGED)

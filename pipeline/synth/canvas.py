@@ -15,7 +15,7 @@ import numpy as np
 
 MIN_DRAW_PX = 128  # an object is drawn at least this wide, so a 3 px sprite averages a real shape, not a blob
 MAX_SUPERSAMPLE = 8
-MAX_CANVAS_PX = 640  # bigger objects are drawn coarser and interpolated up: bounds time and memory
+MAX_CANVAS_PX = 512  # bigger objects are drawn coarser and interpolated up: bounds time and memory
 MAX_DECAL_PX = 384
 MAX_PAD_PX = 256  # a shadow or decal reaching further beyond the object is cut, fading over BORDER_PX
 BORDER_PX = 12
