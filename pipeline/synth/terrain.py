@@ -79,21 +79,21 @@ def _add_ripples(rng: np.random.Generator, height: np.ndarray, lum: np.ndarray, 
 
 
 def _add_plates(rng: np.random.Generator, height: np.ndarray, albedo: np.ndarray, gsd_m: float, bare: np.ndarray):
-    """Bedrock: polygonal plates 0.5-4 m across (8 px at least), each its own tone and tilt, split by dark
-    fractures, showing where `bare` (H, W) is high; into height (m) and albedo (H, W, 3), in place."""
+    """Bedrock: polygonal plates 0.5-4 m across (24 px at least: finer, they read as noise, not rock), each its
+    own tone and lift, split by dark fractures, showing where `bare` (H, W) is high; into height (m) and albedo
+    (H, W, 3), in place."""
     h, w = height.shape
-    plate_px = max(8.0, rng.uniform(0.5, 4.0) / gsd_m)
+    plate_px = max(24.0, rng.uniform(0.5, 4.0) / gsd_m)
     n = int(min(4000, h * w / plate_px**2)) + 2
     seeds = np.full((h, w), 255, np.uint8)
     seeds[rng.integers(0, h, n), rng.integers(0, w, n)] = 0
     _, labels = cv2.distanceTransformWithLabels(seeds, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    tone, lift = rng.uniform(0.85, 1.3, n + 1).astype(np.float32), rng.uniform(0, 0.03, n + 1).astype(np.float32)
+    tone, lift = rng.uniform(0.94, 1.1, n + 1).astype(np.float32), rng.uniform(0, 0.03, n + 1).astype(np.float32)
     labels = np.minimum(labels, n)  # Voronoi cells of the seeds
     f = labels.astype(np.float32)
     crack = (cv2.dilate(f, np.ones((3, 3), np.uint8)) != cv2.erode(f, np.ones((3, 3), np.uint8))).astype(np.float32)
-    cover = bare * np.float32(1 - 0.6 * crack)
-    albedo *= (1 + cover * (tone[labels] - 1))[..., None]
-    height += cover * lift[labels] * np.float32(plate_px * gsd_m) - np.float32(0.02 * plate_px * gsd_m) * crack * bare
+    albedo *= ((1 + bare * (tone[labels] - 1)) * (1 - 0.15 * crack * bare))[..., None]  # fractures hold dark sand
+    height += bare * lift[labels] * np.float32(plate_px * gsd_m) - np.float32(0.02 * plate_px * gsd_m) * crack * bare
 
 
 def render_terrain(rng: np.random.Generator, height: int, width: int, gsd_m: float, sun: Sun, family: str = "rendered",
