@@ -31,8 +31,9 @@ def debris(rng: np.random.Generator, gsd_m: float, sun: Sun, family: str, clip=N
         colour, shine, crinkle = rgb(*[rng.uniform(0.55, 0.8)] * 3), 0.5, 0.3 * crinkle  # dented, not crinkled
     elif family in ("dark_composite", "metal_chunk"):  # angular: few corners, straight broken edges
         alpha = cv.mask([blob(rng, size / 2 / math.sqrt(aspect), 0.2, 0.5, aspect, n=int(rng.integers(4, 8)))], angle)
-        grey = rng.uniform(0.08, 0.25) if family == "dark_composite" else rng.uniform(0.5, 0.85)
-        colour, shine, crinkle = rgb(grey, grey * 0.97, grey * 0.94), 0.1 if family == "dark_composite" else 0.7, 0.2 * crinkle
+        dark = family == "dark_composite"
+        grey = rng.uniform(0.08, 0.25) if dark else rng.uniform(0.5, 0.85)
+        colour, shine, crinkle = rgb(grey, grey * 0.97, grey * 0.94), 0.1 if dark else 0.7, 0.2 * crinkle
     else:
         alpha = cv.mask([blob(rng, size / 2 / math.sqrt(aspect), 0.35, 0.25, aspect)], angle)
         colour, shine = _FOIL[rng.integers(3)], 0.4

@@ -53,7 +53,8 @@ def heat_shield(rng: np.random.Generator, gsd_m: float, sun: Sun, family: str, c
             cracks.append(r * np.array([math.cos(hit), math.sin(hit)]) + np.cumsum(steps, 0))
         crack = cv.mask(cracks, angle, width_m=rng.uniform(0.03, 0.1))
         albedo *= 1 - 0.7 * crack
-        gone = (u * math.cos(hit) + v * math.sin(hit)) / r + 0.2 * noise(rng, n, 0.3 * r * cv.k, 2) > rng.uniform(0.5, 0.9)
+        edge = 0.2 * noise(rng, n, 0.3 * r * cv.k, 2)  # a ragged break
+        gone = (u * math.cos(hit) + v * math.sin(hit)) / r + edge > rng.uniform(0.5, 0.9)
         alpha *= ~gone
         height *= ~gone
     albedo += np.clip(1 - exposed / 0.3, rng.uniform(0, 0.3), 0.8) * (DUST - albedo)  # dusty, most by the buried edge

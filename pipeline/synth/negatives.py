@@ -19,7 +19,8 @@ GROUSER_M = 0.034  # Perseverance's wheels: 48 grousers on a 52.6 cm wheel
 KINDS = ("dark_rock", "bright_rock", "pit", "slab", "outcrop")
 
 
-def add_hard_negatives(rng: np.random.Generator, height: np.ndarray, albedo: np.ndarray, gsd_m: float, count: int) -> None:
+def add_hard_negatives(rng: np.random.Generator, height: np.ndarray, albedo: np.ndarray, gsd_m: float,
+                       count: int) -> None:
     """Stamp `count` look-alikes into height (H, W) m and albedo (H, W, 3), in place, each 4 px to a third of the
     frame (at most 8 m) across, round or lumpy: the sizes where hardware lives at this scale."""
     h, w = height.shape

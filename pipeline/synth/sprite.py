@@ -77,7 +77,8 @@ def finish(sun: Sun, cv: Canvas, albedo: np.ndarray, alpha: np.ndarray, height: 
     grid = Canvas(cv.gsd_m, size, m, m / (size * cv.gsd_m))
     wm = max(1, round(cv.out_px * m / size))
     h = np.zeros((m, m), np.float32)
-    h[(m - wm) // 2 : (m - wm) // 2 + wm, (m - wm) // 2 : (m - wm) // 2 + wm] = cv2.resize(height, (wm, wm), interpolation=cv2.INTER_AREA)
+    inset = (m - wm) // 2
+    h[inset : inset + wm, inset : inset + wm] = cv2.resize(height, (wm, wm), interpolation=cv2.INTER_AREA)
     shadow = cv2.GaussianBlur(cast_shadow(h, 1 / grid.k, sun) * np.float32(shadow_darkening()), (0, 0), 0.7)
     fade(shadow, grid)
     fade(paint[..., 3], dc)
