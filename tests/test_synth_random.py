@@ -2,11 +2,12 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.synth.cameras import View
+from pipeline.synth.cameras import View, sample_view
 from pipeline.synth.families import CLASSIC, FAMILIES, family_names
 from pipeline.synth.generate import generate_dataset
 from pipeline.synth.hardware import CLASS_NAMES, Sprite, render_sprite
@@ -105,3 +106,21 @@ def test_real_terrain_comes_from_the_training_list_only():
     assert len(paths) > 100 and not paths & set(heldout)
     with pytest.raises(ValueError, match="train.txt"):
         train_paths(TRAIN_LIST.with_name("heldout.txt"))
+
+
+def test_boxes_on_a_close_range_oblique_frame_are_the_visible_pixel_boxes():
+    # rte at 2-25 m: a frame-filling canopy cut by the edges, and a small piece lying on it, through the homography
+    view = sample_view(np.random.default_rng(0), "rte", (320, 240), randomize=1.0)
+    w, h = view.canvas_size
+    big, small = (Sprite(np.full((n, n, 3), 0.9, np.float32), np.ones((n, n), np.float32), np.zeros((n, n), np.float32),
+                         np.zeros((n, n, 4), np.float32)) for n in (3 * max(w, h) + 1, 9))
+    placed = [_Placed(0, big, x=w / 2, y=h, family="torn"), _Placed(4, small, x=w / 2, y=0.8 * h, family="foil")]
+    _, instance = _composite(np.full((h, w, 3), 0.4, np.float32), placed, gain=1.0)
+    frame_instance = _to_frame(instance, view, cv2.INTER_NEAREST)
+    labels = _labels(placed, instance, frame_instance, view, load_config().synth)
+    expected = []
+    for k in (1, 2):
+        ys, xs = np.nonzero(frame_instance == k)
+        expected.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+    assert labels.class_ids.tolist() == [0, 4] and labels.xyxy.tolist() == expected
+    assert expected[0] == [0, 0, 320, 240]  # the canopy fills the frame: under 30% of it is seen, yet it is boxed
