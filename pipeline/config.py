@@ -19,6 +19,7 @@ from debris.configs import CONFIG_DIR, DEFAULT_CONFIG
 from debris.errors import UserError
 from debris.formats.sinks import SINKS
 from debris.preprocess import STAGES, Stage
+from debris.synth.families import unknown_families
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,19 +45,36 @@ SplitName = Literal["train", "val", "test"]
 class SynthConfig(_Section):
     camera: Literal["rte", "nav", "orbital", "mixed"] = Field(description="camera to imitate; mixed draws one per frame")
     camera_weights: dict[CameraName, float] = Field(description="how often each camera is drawn in mixed mode")
-    sizes: dict[CameraName, list[int]] = Field(description="frame [width, height] per camera, unless --size is given")
+    sizes: dict[CameraName, list[int] | list[list[float]]] = Field(
+        description="frame [width, height] per camera, or a list of [width, height, weight] drawn per frame; unless --size")
     splits: dict[SplitName, float] = Field(description="share of the frames in each split")
     empty_fraction: float = Field(ge=0, le=1, description="share of frames with no hardware")
     objects_per_frame: list[int] = Field(min_length=2, max_length=2, description="[min, max] objects in a non-empty frame")
     class_weights: dict[str, float] = Field(description="relative frequency of each class; unnamed classes weigh 1")
     min_visible_fraction: float = Field(gt=0, le=1, description="drop the label of an object less visible than this")
     min_visible_pixels: int = Field(ge=1, description="drop the label of an object with fewer visible pixels")
+    min_frame_fraction: float = Field(ge=0, le=1, description="label a cut object anyway if its visible pixels cover this share of the frame")
+    randomize: float = Field(ge=0, le=1, description="domain randomisation strength: 0 the original look, 1 all families and ranges")
+    families: dict[str, list[str] | None] | None = Field(
+        description="allowed randomisation families per axis (class name or terrain); null or absent axis: all")
     jpeg_quality: list[int] = Field(min_length=2, max_length=2, description="[min, max] JPEG quality of colour frames")
+
+    def size_choices(self, camera: str) -> tuple[list[tuple[int, int]], list[float]]:
+        """The frame sizes (width, height) of `camera` and their weights."""
+        entry = self.sizes[camera]
+        rows = [entry] if entry and not isinstance(entry[0], list) else entry
+        return [(int(r[0]), int(r[1])) for r in rows], [float(r[2]) if len(r) == 3 else 1.0 for r in rows]
 
     @model_validator(mode="after")
     def _consistent(self) -> "SynthConfig":
-        if any(len(wh) != 2 or min(wh) < 16 for wh in self.sizes.values()):
-            raise ValueError(f"sizes must be [width, height] of at least 16 pixels, got {self.sizes}")
+        for camera, entry in self.sizes.items():
+            rows = [entry] if entry and not isinstance(entry[0], list) else entry
+            if not rows or any(len(r) not in (2, 3) or min(r[:2]) < 16 or r[:2] != [int(x) for x in r[:2]]
+                               or (len(r) == 3 and r[2] < 0) for r in rows):
+                raise ValueError(f"sizes.{camera} must be [width, height] (at least 16 pixels) or a list of "
+                                 f"[width, height, weight], got {entry}")
+        if self.families is not None and (problems := unknown_families(self.families)):
+            raise ValueError("; ".join(problems))
         if not (0.999 < sum(self.splits.values()) < 1.001 and min(self.splits.values()) >= 0):
             raise ValueError(f"splits must be non-negative shares summing to 1, got {self.splits}")
         if not 1 <= self.objects_per_frame[0] <= self.objects_per_frame[1]:

@@ -12,7 +12,7 @@ FOLDERS = {"debris": ROOT / "pipeline", "debris.models": ROOT / "models", "debri
 LAYERS = [
     ["debris", "debris.configs", "debris.detections", "debris.labels", "debris.boxes", "debris.errors", "debris.preprocess"],
     ["debris.io"],
-    ["debris.formats", "debris.models"],
+    ["debris.formats", "debris.models", "debris.synth.families"],  # families: the names synth.families may use
     ["debris.config"],
     ["debris.viz"],
     ["debris.synth", "debris.infer"],

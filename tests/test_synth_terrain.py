@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 
 from debris.synth.sun import Sun
-from debris.synth.terrain import _shade, _stamp_rock, draw_helicopter_shadow, render_terrain
+from debris.synth.lighting import cast_shadow, shade, slopes
+from debris.synth.negatives import draw_helicopter_shadow
+from debris.synth.relief import stamp_rock
+from debris.synth.terrain import render_terrain
 
 
 def render(seed: int, gsd_m: float = 0.05) -> np.ndarray:
@@ -43,9 +46,9 @@ def test_random_sun_stays_in_range():
 def test_a_rock_is_lit_on_the_sun_side_and_casts_its_shadow_away(azimuth_deg):
     height, albedo = np.zeros((101, 101), np.float32), np.full((101, 101, 3), 0.5, np.float32)
     circle = 8.0 * np.stack([np.cos(np.linspace(0, 2 * np.pi, 12)), np.sin(np.linspace(0, 2 * np.pi, 12))], 1)
-    _stamp_rock(height, albedo, 50.5, 50.5, circle, 0.3, np.ones(3, np.float32), 0.7)
+    stamp_rock(height, albedo, 50.5, 50.5, circle, 0.3, np.ones(3, np.float32), 0.7)
     sun = Sun(azimuth_deg, 30)
-    light = _shade(height, 0.02, sun)
+    light = shade(*slopes(height, 0.02), sun, shadow=cast_shadow(height, 0.02, sun))
     ux, uy = np.array(sun.shadow_offset(1.0, 1.0)) / np.hypot(*sun.shadow_offset(1.0, 1.0))
 
     def mean_at(distance_px):  # 3x3 mean at a distance from the rock's centre along the shadow direction

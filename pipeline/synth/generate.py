@@ -7,7 +7,8 @@ that must never overlap training is a run with another --seed. Layout (what `deb
 `load_dataset` read):
     OUT/{split}.json               COCO, file_name relative to OUT
     OUT/images/{split}/NNNNNN_<camera>.jpg|png   colour frames as JPEG, grayscale as PNG
-    OUT/manifest.json              seed, config, and per frame its seed and camera
+    OUT/manifest.json              seed, config, and per frame its seed, camera, size and the families drawn:
+                                   "families": {"terrain": name, "objects": [[class, family], ...]}
     OUT/preview.png                with --preview: the first frames with their boxes
     OUT/yolo/                      with --yolo: the same data set in YOLO layout
 """
@@ -66,9 +67,12 @@ def frame_job(entropy: list[int], index: int, split: str, config: Config, size: 
     rng = np.random.default_rng(entropy)
     camera = names[int(rng.choice(len(names), p=weights / weights.sum()))]
     suffix = ".jpg" if COLOUR[camera] else ".png"
+    seed = int(rng.integers(2**63))
+    sizes, size_weights = synth.size_choices(camera)
+    drawn_size = sizes[int(rng.choice(len(sizes), p=np.array(size_weights) / sum(size_weights)))]
     return FrameJob(
-        index=index, seed=int(rng.integers(2**63)), split=split, camera=camera,
-        size=size or tuple(synth.sizes[camera]), jpeg_quality=int(rng.integers(synth.jpeg_quality[0], synth.jpeg_quality[1] + 1)),
+        index=index, seed=seed, split=split, camera=camera,
+        size=size or drawn_size, jpeg_quality=int(rng.integers(synth.jpeg_quality[0], synth.jpeg_quality[1] + 1)),
         file_name=f"images/{split}/{index:06d}_{camera}{suffix}",
     )
 
@@ -90,14 +94,14 @@ def generate_dataset(
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) if workers > 1 else None
     with pool or contextlib.nullcontext():
         mapped = pool.imap(_render_job, args, chunksize=2) if pool else map(_render_job, args)
-        results = list(tqdm(mapped, total=n, desc="synth", unit="frame", disable=None))
+        results, drawn = zip(*tqdm(mapped, total=n, desc="synth", unit="frame", disable=None)) if n else ((), ())
 
     for split in config.synth.splits:
         images = [image for job, image in zip(jobs, results) if job.split == split]
         if images:
             write_coco(out / f"{split}.json", config.classes, images)
     manifest = {"seed": seed, "n": n, "size": size, "backgrounds": background_paths, "config": config.model_dump(),
-                "frames": [asdict(job) for job in jobs]}
+                "frames": [{**asdict(job), "families": families} for job, families in zip(jobs, drawn)]}
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     if preview:
         write_preview(out, jobs[:PREVIEW_FRAMES], results[:PREVIEW_FRAMES], config.classes)
@@ -130,25 +134,25 @@ def _check_classes(config: Config) -> None:
         raise ConfigError(f"synth.class_weights: unknown classes {unknown}; expected some of {list(CLASS_NAMES)}")
 
 
-def _render_job(args: tuple[FrameJob, Path, Config, list[str]]) -> ImageLabels:
+def _render_job(args: tuple[FrameJob, Path, Config, list[str]]) -> tuple[ImageLabels, dict]:
     job, out, config, background_paths = args
     background = None
     if background_paths:
         # the frame's own seed picks its background, so workers need not agree on anything
         pick = np.random.default_rng([job.seed, 1]).integers(len(background_paths))
         background = read_frame(background_paths[pick]).image
-    data, labels = render_file(job, config, background)
+    data, labels, drawn = render_file(job, config, background)
     write_bytes_atomic(out / job.file_name, data)
-    return labels
+    return labels, drawn
 
 
-def render_file(job: FrameJob, config: Config, background: np.ndarray | None = None) -> tuple[bytes, ImageLabels]:
-    """One frame encoded as its file (JPEG for colour cameras, PNG for gray), and its labels."""
-    image, labels = render_frame(job.seed, job.camera, job.size, config.classes, config.synth, background)
+def render_file(job: FrameJob, config: Config, background: np.ndarray | None = None) -> tuple[bytes, ImageLabels, dict]:
+    """One frame encoded as its file (JPEG for colour cameras, PNG for gray), its labels and the families drawn."""
+    image, labels, drawn = render_frame(job.seed, job.camera, job.size, config.classes, config.synth, background)
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     params = [cv2.IMWRITE_JPEG_QUALITY, job.jpeg_quality] if job.file_name.endswith(".jpg") else []
     ok, data = cv2.imencode(Path(job.file_name).suffix, bgr, params)
-    return data.tobytes(), ImageLabels(job.file_name, image.shape[1], image.shape[0], labels)
+    return data.tobytes(), ImageLabels(job.file_name, image.shape[1], image.shape[0], labels), drawn
 
 
 def _init_worker() -> None:

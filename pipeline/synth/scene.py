@@ -6,7 +6,8 @@ map records which object owns each pixel, so later objects occlude earlier ones 
 parachute). The canvas and the instance map then go through the camera's geometry together, and
 every box is the tight box of its object's pixels in the final instance map: occlusion,
 perspective and clipping at the frame edge are all in it. Objects with too little left visible
-are dropped from the labels (they stay drawn, as they would in a real frame).
+are dropped from the labels (they stay drawn, as they would in a real frame); see `_labels` for the rule.
+Every object and the frame's ground draw a named family (families.py), recorded for the manifest.
 """
 
 from __future__ import annotations
@@ -20,69 +21,79 @@ from scipy import ndimage
 from debris.config import SynthConfig
 from debris.detections import Detections
 from debris.synth.cameras import COLOUR, View, apply_camera, sample_view
+from debris.synth.families import draw_family
 from debris.synth.hardware import Sprite, render_sprite
+from debris.synth.negatives import draw_helicopter_shadow
+from debris.synth.real_terrain import real_patch
 from debris.synth.sun import Sun
-from debris.synth.terrain import draw_helicopter_shadow, render_terrain
+from debris.synth.terrain import render_terrain
 
 # Flat ground marks first, small things last: debris lies on a parachute, never under it.
 DRAW_ORDER = ("descent_stage", "parachute", "heat_shield", "backshell", "debris")
 _ANCHORS = ("parachute", "backshell")  # debris falls around and onto these
 _TYPICAL_REGOLITH = 0.38  # mean sRGB luminance of rendered terrain (0.28-0.47): what sprites are drawn against
 _PLACEMENT_TRIES = 8  # a frame meant to hold objects is re-placed until one is visible enough
-# Largest extent of each class, metres (DESIGN.md). An object over twice the frame's size can never be
-# 30% visible, so it is not drawn at all: at close range its sprite alone would take gigabytes.
+# Largest extent of each class, metres (DESIGN.md). An object over ten times the frame's ground is one flat
+# colour in it, nothing a person would recognise, so it is not drawn (sprites are clipped to the canvas, so
+# size costs no memory: a close-range parachute can still fill the frame).
 _EXTENT_M = {"parachute": 21.5, "backshell": 4.5, "heat_shield": 4.5, "descent_stage": 30.0, "debris": 1.0}
+_CLIP_PAD_PX = 2
 
 
 @dataclass(frozen=True)
 class _Placed:
     class_id: int
     sprite: Sprite
-    x: float  # canvas pixels: the sprite's centre
+    x: float  # canvas pixels: the object's placement point (the sprite's origin)
     y: float
+    family: str
 
 
 def render_frame(
     seed: int, camera: str, size: tuple[int, int], classes: list[str], config: SynthConfig,
     background: np.ndarray | None = None,
-) -> tuple[np.ndarray, Detections]:
+) -> tuple[np.ndarray, Detections, dict]:
     """Draw one frame and its labels; the same arguments always give the same bytes.
 
     size: (width, height) of the frame.
     background: (H, W, 3) uint8 RGB real terrain to draw on instead of rendered terrain, or None.
-    Returns the frame, (H, W, 3) uint8 RGB for colour cameras or (H, W) uint8, and its labels
-    (scores 1, class ids index `classes`). An empty frame (config.empty_fraction) has no labels.
+    Returns the frame, (H, W, 3) uint8 RGB for colour cameras or (H, W) uint8, its labels (scores 1,
+    class ids index `classes`; an empty frame, config.empty_fraction, has none) and the families drawn:
+    {"terrain": name, "objects": [[class name, family], ...]} for every object drawn, labelled or not.
     """
     rng = np.random.default_rng(seed)
-    sun = Sun.random(rng)
-    view = sample_view(rng, camera, size)
+    r, allowed = config.randomize, config.families or {}
+    sun = Sun.random(rng, r)
+    view = sample_view(rng, camera, size, r)
     width, height = view.canvas_size
-    if background is None:
-        ground, gain = render_terrain(rng, height, width, view.gsd_m, sun), 1.0
+    terrain = "real_patch" if background is not None else draw_family(rng, "terrain", r, allowed.get("terrain"))
+    if terrain != "real_patch":
+        ground, gain = render_terrain(rng, height, width, view.gsd_m, sun, terrain, r), 1.0
     else:
-        ground = _background_crop(rng, background, width, height)
+        ground = _background_crop(rng, real_patch(rng) if background is None else background, width, height)
         gain = float(ground.mean()) / _TYPICAL_REGOLITH  # sprites as bright, relative to the ground, as on rendered terrain
     if camera == "nav" and rng.random() < 0.4:
         draw_helicopter_shadow(ground, rng, view.gsd_m, sun)
 
-    canvas, instance, labels = ground, np.zeros((height, width), np.uint16), Detections.empty()
+    canvas, instance, labels, placed = ground, np.zeros((height, width), np.uint16), Detections.empty(), []
     if rng.random() >= config.empty_fraction:
         for _ in range(_PLACEMENT_TRIES):
             placed = _place(rng, classes, config, view, sun)
             canvas, instance = _composite(ground, placed, gain)
-            if background is not None:
+            if terrain == "real_patch":
                 canvas = _match_noise(rng, canvas, ground, instance > 0)
             frame_instance = _to_frame(instance, view, cv2.INTER_NEAREST)
             labels = _labels(placed, instance, frame_instance, view, config)
             if len(labels):
                 break
     frame = _to_frame(canvas, view, cv2.INTER_LINEAR)
-    if background is None:
-        return apply_camera(rng, frame, camera), labels
+    drawn = {"terrain": terrain, "objects": [[classes[p.class_id], p.family] for p in placed]}
+    if background is None:  # rendered ground, or a small real patch enlarged: the camera's effects are missing
+        return apply_camera(rng, frame, camera, r), labels, drawn
     # a real image already carries its sensor's blur, noise and stretch: only convert it
     if not COLOUR[camera]:
         frame = frame @ np.float32([0.299, 0.587, 0.114])
-    return np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8), labels
+    return np.clip(frame * 255 + 0.5, 0, 255).astype(np.uint8), labels, drawn
 
 
 def _place(rng: np.random.Generator, classes: list[str], config: SynthConfig, view: View, sun: Sun) -> list[_Placed]:
@@ -90,17 +101,19 @@ def _place(rng: np.random.Generator, classes: list[str], config: SynthConfig, vi
     weights = np.array([config.class_weights.get(name, 1.0) for name in classes])
     lo, hi = config.objects_per_frame
     ids = rng.choice(len(classes), size=int(rng.integers(lo, hi + 1)), p=weights / weights.sum())
-    too_big = 2 * max(view.canvas_size) * view.gsd_m
+    too_big = 10 * max(view.canvas_size) * view.gsd_m
     # one landing leaves one of each large piece; only debris comes in numbers
     ids = [i for n, i in enumerate(ids) if classes[i] == "debris" or i not in ids[:n]]
     ids = sorted((i for i in ids if _EXTENT_M[classes[i]] <= too_big), key=lambda i: DRAW_ORDER.index(classes[i]))
     to_canvas = None if view.homography is None else np.linalg.inv(view.homography)
     frame_w, frame_h = view.frame_size
     placed: list[_Placed] = []
+    canvas_w, canvas_h = view.canvas_size
     for class_id in ids:
-        sprite = render_sprite(rng, classes[class_id], view.gsd_m, sun)
+        name = classes[class_id]
+        family = draw_family(rng, name, config.randomize, (config.families or {}).get(name))
         anchors = [p for p in placed if classes[p.class_id] in _ANCHORS]
-        if classes[class_id] == "debris" and anchors and rng.random() < 0.5:
+        if name == "debris" and anchors and rng.random() < 0.5:
             anchor = anchors[int(rng.integers(len(anchors)))]
             spread = 0.6 * max(anchor.sprite.alpha.shape)
             x, y = anchor.x + rng.normal(0, spread), anchor.y + rng.normal(0, spread)
@@ -108,7 +121,11 @@ def _place(rng: np.random.Generator, classes: list[str], config: SynthConfig, vi
             # uniform over the frame (a little beyond its edges, so objects are cut by them too)
             u, v = rng.uniform(-0.1, 1.1) * frame_w, rng.uniform(-0.1, 1.1) * frame_h
             x, y = (u, v) if to_canvas is None else _apply(to_canvas, u, v)
-        placed.append(_Placed(int(class_id), sprite, x, y))
+        # only the part of the object over the canvas is drawn: pixels around the placement point
+        clip = (-round(x) - _CLIP_PAD_PX, -round(y) - _CLIP_PAD_PX,
+                canvas_w - round(x) + _CLIP_PAD_PX, canvas_h - round(y) + _CLIP_PAD_PX)
+        sprite = render_sprite(rng, name, view.gsd_m, sun, family, clip)
+        placed.append(_Placed(int(class_id), sprite, x, y, family))
     return placed
 
 
@@ -119,16 +136,16 @@ def _composite(ground: np.ndarray, placed: list[_Placed], gain: float) -> tuple[
     """
     canvas, instance = ground.copy(), np.zeros(ground.shape[:2], np.uint16)
     for p in placed:  # ground marks lie under every object
-        dst, src = _overlap(canvas.shape, p.sprite.alpha.shape, p.x, p.y)
+        dst, src = _overlap(canvas.shape, p.sprite, p.x, p.y)
         if dst:
             decal = p.sprite.decal[src]
             canvas[dst] += (decal[..., :3] * gain - canvas[dst]) * decal[..., 3:]
     for p in placed:
-        dst, src = _overlap(canvas.shape, p.sprite.alpha.shape, p.x, p.y)
+        dst, src = _overlap(canvas.shape, p.sprite, p.x, p.y)
         if dst:
             canvas[dst] *= 1 - p.sprite.shadow[src][..., None]
     for k, p in enumerate(placed, 1):
-        dst, src = _overlap(canvas.shape, p.sprite.alpha.shape, p.x, p.y)
+        dst, src = _overlap(canvas.shape, p.sprite, p.x, p.y)
         if dst:
             alpha = p.sprite.alpha[src]
             canvas[dst] += (p.sprite.rgb[src] * gain - canvas[dst]) * alpha[..., None]
@@ -139,16 +156,26 @@ def _composite(ground: np.ndarray, placed: list[_Placed], gain: float) -> tuple[
 def _labels(
     placed: list[_Placed], instance: np.ndarray, frame_instance: np.ndarray, view: View, config: SynthConfig,
 ) -> Detections:
-    """Tight boxes of the objects with enough of themselves left in the frame."""
+    """Tight boxes of the visible pixels of the objects a person would still box.
+
+    An object cut by the frame edge or partly hidden is labelled with the box of its VISIBLE pixels when
+    it has at least config.min_visible_pixels of them (below ~16 px nothing is recognisable) AND either
+    config.min_visible_fraction of its ground area is visible or its visible pixels cover at least
+    config.min_frame_fraction of the frame: a person recognises a canopy from a piece filling 1% of the
+    frame, and leaving such a piece unlabelled would teach the model that hardware is ground.
+    """
     n = len(placed) + 1
-    full = np.array([0] + [int((p.sprite.alpha >= 0.5).sum()) for p in placed])
+    full = np.array([0.0] + [p.sprite.full_area() for p in placed])
     # the share still visible is counted on the ground, where every object pixel weighs the same
     in_frame = instance if view.homography is None else instance[_footprint(view)]
     visible = np.bincount(in_frame.ravel(), minlength=n)[:n]
     pixels = np.bincount(frame_instance.ravel(), minlength=n)[:n]
+    big_enough = pixels >= config.min_frame_fraction * frame_instance.size
     boxes, class_ids = [], []
     for k, where in enumerate(ndimage.find_objects(frame_instance, max_label=n - 1), 1):
-        if where is None or pixels[k] < config.min_visible_pixels or visible[k] < config.min_visible_fraction * full[k]:
+        if where is None or pixels[k] < config.min_visible_pixels:
+            continue
+        if visible[k] < config.min_visible_fraction * full[k] and not big_enough[k]:
             continue
         rows, cols = where
         boxes.append([cols.start, rows.start, cols.stop, rows.stop])  # pixel edges: column x spans [x, x + 1)
@@ -177,10 +204,10 @@ def _apply(homography: np.ndarray, x: float, y: float) -> tuple[float, float]:
     return float(u / w), float(v / w)
 
 
-def _overlap(canvas_shape: tuple[int, ...], sprite_shape: tuple[int, ...], x: float, y: float):
-    """Slices (canvas, sprite) where a sprite centred at (x, y) overlaps the canvas; (None, None) if nowhere."""
-    h, w = sprite_shape[:2]
-    top, left = int(round(y - h / 2)), int(round(x - w / 2))
+def _overlap(canvas_shape: tuple[int, ...], sprite: Sprite, x: float, y: float):
+    """Slices (canvas, sprite) where a sprite with its origin at (x, y) overlaps the canvas; (None, None) if nowhere."""
+    (h, w), (cx, cy) = sprite.alpha.shape, sprite.centre()
+    top, left = int(round(y - cy)), int(round(x - cx))
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + h, canvas_shape[0]), min(left + w, canvas_shape[1])
     if y0 >= y1 or x0 >= x1:

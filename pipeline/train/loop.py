@@ -84,7 +84,7 @@ class SynthFrames(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
         job = frame_job([self.seed, self.epoch, i], i, "train", self.config)
-        data, item = render_file(job, self.config)
+        data, item, _ = render_file(job, self.config)
         image = preprocess(to_rgb8(decode_image(np.frombuffer(data, np.uint8), job.file_name)), self.config.preprocess)
         image, labels = augment(image, item.labels, np.random.default_rng([self.seed, self.epoch, i, 1]), self.aug)
         return image, {"boxes": torch.from_numpy(labels.xyxy), "labels": torch.from_numpy(labels.class_ids)}
