@@ -1,6 +1,7 @@
 """Domain randomisation: families, held-out families, the label rule at new scales, randomize=0, config errors."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -124,3 +125,14 @@ def test_boxes_on_a_close_range_oblique_frame_are_the_visible_pixel_boxes():
         expected.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
     assert labels.class_ids.tolist() == [0, 4] and labels.xyxy.tolist() == expected
     assert expected[0] == [0, 0, 320, 240]  # the canopy fills the frame: under 30% of it is seen, yet it is boxed
+
+
+def test_the_shipped_training_config_leaves_out_exactly_the_held_out_families():
+    """configs/synth_train.yaml (the shipped model's data) and synth_heldout.yaml (the transfer test) never share a family."""
+    root = Path(__file__).resolve().parent.parent / "configs"
+    train = load_config(root / "synth_train.yaml").synth.families
+    heldout = load_config(root / "synth_heldout.yaml").synth.families
+    for axis, names in family_names().items():
+        assert heldout[axis], axis  # every class and the terrain have a look the model never saw
+        assert not set(train[axis]) & set(heldout[axis]), axis
+        assert set(train[axis]) | set(heldout[axis]) == set(names), axis
