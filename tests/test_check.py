@@ -127,7 +127,8 @@ def test_coco_valid_entries_survive_next_to_invalid_ones(tmp_path):
 
 @pytest.mark.parametrize("text, where, message", [
     ("{not json", "line 1 column 2", "invalid JSON"),
-    ("[1, 2]", "top level", "not a JSON object"),
+    ('"frames"', "top level", "not a JSON object"),
+    ("[1]", "tasks[0]", "not an object"),  # a list is read as Label Studio tasks
     ('{"images": [], "categories": []}', "top level", '"annotations" is missing or not a list'),
     ('{"images": {}, "annotations": [], "categories": []}', "top level", '"images" is missing or not a list'),
 ])
