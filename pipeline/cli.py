@@ -175,6 +175,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from debris.eval.review import rank_frames, read_run, write_review
+
+    run = read_run(args.run)
+    ranked = rank_frames(run.frames, low=run.conf)
+    out = Path(args.out) if args.out else Path(args.run) / "review.labelstudio.json"
+    prefix = run.image_prefix if args.images_prefix is None else args.images_prefix
+    table = write_review(ranked, run, args.top, out, prefix)
+    unsure = sum(r.score > 0 for r in ranked)
+    print(f"{min(args.top, len(ranked))} of {len(ranked)} frames to review ({unsure} with uncertain boxes, "
+          f"scores {run.conf:g} to 0.9): {out}; full ranking: {table}")
+    return EXIT_OK
+
+
 def _label_overrides(items: list[str]) -> list[str]:
     """Ultralytics-style bare keys for the label settings: conf=0.4 means label.conf=0.4."""
     return [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item for item in parse_overrides(items)]
@@ -194,6 +208,16 @@ def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
     return value
 
 
@@ -299,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou", type=_positive_fraction, default=0.5, help="IoU for a match in the confusion matrix (default: 0.5)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("review", help="rank a labelling run's frames by how unsure the model was; "
+                                       "the top ones as Label Studio tasks to correct")
+    p.add_argument("run", metavar="RUN", help="a `debris label` output folder")
+    p.add_argument("--top", type=_positive_int, required=True, metavar="K", help="frames to put in the Label Studio file")
+    p.add_argument("--out", metavar="FILE", help="Label Studio tasks (default: RUN/review.labelstudio.json); "
+                                                 "the full ranking goes beside it as review.csv")
+    p.add_argument("--images-prefix", metavar="P", help="prefix of each task's image path "
+                                                        "(default: the run's image_prefix), e.g. /data/local-files/?d=flight26/")
+    p.set_defaults(func=cmd_review)
     return parser
 
 
