@@ -246,7 +246,8 @@ def _file_name(value: object) -> tuple[str, list[str]]:
         return "", [f"file_name {value!r} is an absolute path (refused: file_names are relative to the JSON's folder)"]
     name = posixpath.normpath(name)
     if name == ".." or name.startswith("../"):
-        return "", [f"file_name {value!r} escapes the data set folder (refused)"]
+        # Label Studio's COCO export writes such paths: its images are found by name with --images
+        return "", [f"file_name {value!r} escapes the data set folder (refused; --images DIR finds it under DIR by name)"]
     return name, []
 
 

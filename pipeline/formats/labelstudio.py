@@ -38,6 +38,7 @@ from debris.io.reader import FrameError, read_header
 from debris.labels import SPLITS, Dataset, ImageLabels, Problem, read_text
 
 BOX_TOLERANCE = 1e-3  # pixels a box may stick out of its image (float rounding), as in debris.formats.coco
+Region = tuple[str, dict]  # (where in the file, {"type", "value": {...}, "original_width", "original_height"})
 JSON_MIN_META = ("id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "drafts")
 
 
@@ -107,9 +108,6 @@ def read_labelstudio(
     return dataset, problems
 
 
-Region = tuple[str, dict]  # (where, {"value": {...}, "original_width", "original_height", "type"})
-
-
 def _annotated_tasks(data: list, file: str, problems: list[Problem]) -> tuple[list[tuple[str, str, list[Region]]], list[str]]:
     """(where, image URL, regions) of every valid annotated task, and where each task left out is."""
     tasks, left_out = [], []
@@ -127,9 +125,10 @@ def _annotated_tasks(data: list, file: str, problems: list[Problem]) -> tuple[li
             else:
                 tasks.append(_json_task(where, entry, file, problems))
         else:  # JSON_MIN: one entry per annotation
+            task_id = entry.get("id") if isinstance(entry.get("id"), (int, str)) else f"entry {i}"  # no id: a task of its own
             key = _recency(entry.get("updated_at"), entry.get("annotation_id"))
-            if entry.get("id") not in latest_min or key > latest_min[entry.get("id")][0]:
-                latest_min[entry.get("id")] = (key, i)
+            if task_id not in latest_min or key > latest_min[task_id][0]:
+                latest_min[task_id] = (key, i)
     for _, i in sorted(latest_min.values(), key=lambda item: item[1]):
         tasks.append(_json_min_task(f"tasks[{i}] (id {data[i].get('id')})", data[i], file, problems))
     return [task for task in tasks if task is not None], left_out
