@@ -43,3 +43,9 @@ def xyxy_to_percent(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     """(N, 4) x1 y1 x2 y2 pixels -> (N, 4) x y w h in percent (0-100) of the image size, float64."""
     scale = np.array([width, height, width, height], dtype=np.float64)
     return xyxy_to_xywh(xyxy) / scale * 100
+
+
+def percent_to_xyxy(xywh_percent: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N, 4) x y w h in percent (0-100) of the image size -> (N, 4) x1 y1 x2 y2 pixels, float64."""
+    scale = np.array([width, height, width, height], dtype=np.float64)
+    return xywh_to_xyxy(np.asarray(xywh_percent, dtype=np.float64).reshape(-1, 4) / 100 * scale)

@@ -47,13 +47,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.config, parse_overrides(args.overrides))
     if not Path(args.dataset).exists():  # nothing to check: a usage error, not a problem found in a data set
         raise DatasetError([Problem(args.dataset, "file", "no such file or folder")])
-    problems = check_dataset(args.dataset, max_pixels=config.reader.max_pixels)
+    problems = check_dataset(args.dataset, max_pixels=config.reader.max_pixels, images=args.images, classes=config.classes)
     for problem in problems:
         print(problem)
     if problems:
         print(f"{args.dataset}: {len(problems)} problem(s)", file=sys.stderr)
         return EXIT_PROBLEMS
-    dataset = load_dataset(args.dataset)
+    dataset = load_dataset(args.dataset, args.images, config.classes)
+    for note in dataset.notes:
+        print(note)
     counts = ", ".join(f"{split}: {len(images)} images" for split, images in dataset.splits.items())
     boxes = sum(len(image.labels) for images in dataset.splits.values() for image in images)
     print(f"{args.dataset}: OK ({counts}; {boxes} boxes; classes {', '.join(dataset.classes)})")
@@ -61,7 +63,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    dataset = load_dataset(args.src)
+    config = load_config(args.config, [])
+    dataset = load_dataset(args.src, args.images, config.classes)
+    for note in dataset.notes:
+        print(note)
     written = save_dataset(dataset, args.dst, args.to)
     print(f"wrote {args.to.upper()} data set: {written}")
     return EXIT_OK
@@ -170,6 +175,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from debris.eval.review import rank_frames, read_run, write_review
+
+    run = read_run(args.run)
+    ranked = rank_frames(run.frames, low=run.conf)
+    out = Path(args.out) if args.out else Path(args.run) / "review.labelstudio.json"
+    prefix = run.image_prefix if args.images_prefix is None else args.images_prefix
+    table = write_review(ranked, run, args.top, out, prefix)
+    unsure = sum(r.score > 0 for r in ranked)
+    print(f"{min(args.top, len(ranked))} of {len(ranked)} frames to review ({unsure} with uncertain boxes, "
+          f"scores {run.conf:g} to 0.9): {out}; full ranking: {table}")
+    return EXIT_OK
+
+
 def _label_overrides(items: list[str]) -> list[str]:
     """Ultralytics-style bare keys for the label settings: conf=0.4 means label.conf=0.4."""
     return [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item for item in parse_overrides(items)]
@@ -192,6 +211,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -206,6 +235,10 @@ def _positive_fraction(text: str) -> float:
     return value
 
 
+IMAGES_HELP = ("COCO and Label Studio: find the images under DIR, by path or base name (default: the JSON's folder); "
+               "needed for Label Studio's COCO export, whose file_names are ../ paths on its server")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="debris", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -213,16 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="versions, where the configs and the default model are")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("check", help="validate a COCO or YOLO data set and list every problem; never writes")
-    p.add_argument("dataset", help="COCO .json, YOLO data .yaml, or a folder holding data.yaml")
+    p = sub.add_parser("check", help="validate a COCO, YOLO or Label Studio data set and list every problem; never writes")
+    p.add_argument("dataset", help="COCO .json, Label Studio JSON/JSON_MIN export, YOLO data .yaml, or a folder holding data.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. reader.max_pixels=50000000")
+    p.add_argument("--images", metavar="DIR", help=IMAGES_HELP)
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("convert", help="convert a data set between COCO and YOLO (images are linked or copied)")
-    p.add_argument("src", help="COCO .json, YOLO data .yaml, or a folder holding data.yaml")
+    p = sub.add_parser("convert", help="convert a COCO, YOLO or Label Studio data set to COCO or YOLO (images are linked or copied)")
+    p.add_argument("src", help="COCO .json, Label Studio JSON/JSON_MIN export, YOLO data .yaml, or a folder holding data.yaml")
     p.add_argument("dst", help="output folder")
     p.add_argument("--to", required=True, choices=["coco", "yolo"], help="output format")
+    p.add_argument("--images", metavar="DIR", help=IMAGES_HELP)
+    p.add_argument("--config", help="YAML file whose classes order a Label Studio export's classes")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("synth", help="render a synthetic COCO data set of Mars frames with exact boxes")
@@ -287,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou", type=_positive_fraction, default=0.5, help="IoU for a match in the confusion matrix (default: 0.5)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("review", help="rank a labelling run's frames by how unsure the model was; "
+                                       "the top ones as Label Studio tasks to correct")
+    p.add_argument("run", metavar="RUN", help="a `debris label` output folder")
+    p.add_argument("--top", type=_positive_int, required=True, metavar="K", help="frames to put in the Label Studio file")
+    p.add_argument("--out", metavar="FILE", help="Label Studio tasks (default: RUN/review.labelstudio.json); "
+                                                 "the full ranking goes beside it as review.csv")
+    p.add_argument("--images-prefix", metavar="P", help="prefix of each task's image path "
+                                                        "(default: the run's image_prefix), e.g. /data/local-files/?d=flight26/")
+    p.set_defaults(func=cmd_review)
     return parser
 
 

@@ -6,7 +6,7 @@ Boxes are xyxy pixels here (in `Detections`); the COCO and YOLO files meet them 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from debris.detections import Detections
@@ -34,6 +34,7 @@ class Dataset:
     root: Path  # the folder that file_names are relative to
     classes: list[str]  # class id i is classes[i]
     splits: dict[str, list[ImageLabels]]  # split name (one of SPLITS) -> its images
+    notes: list[str] = field(default_factory=list)  # what the reader left out on purpose, to tell the user; not problems
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def test_coco_check_lists_every_problem_with_its_file_and_place(tmp_path, monkey
 
     j = str(path)
     assert_problems(problems, [
-        (j, "images[1] (id 2)", "file_name '../../etc/passwd' escapes the data set folder (refused)"),
+        (j, "images[1] (id 2)", "file_name '../../etc/passwd' escapes the data set folder (refused; --images DIR finds it under DIR by name)"),
         (j, "images[2] (id 3)", "file_name '/etc/passwd' is an absolute path (refused"),
         (j, "images[6] (id 1)", "duplicate image id 1 (first at images[0])"),
         (j, "images[7] (id 7)", "duplicate file_name 'good.png' (first at images[0])"),
@@ -127,7 +127,8 @@ def test_coco_valid_entries_survive_next_to_invalid_ones(tmp_path):
 
 @pytest.mark.parametrize("text, where, message", [
     ("{not json", "line 1 column 2", "invalid JSON"),
-    ("[1, 2]", "top level", "not a JSON object"),
+    ('"frames"', "top level", "not a JSON object"),
+    ("[1]", "tasks[0]", "not an object"),  # a list is read as Label Studio tasks
     ('{"images": [], "categories": []}', "top level", '"annotations" is missing or not a list'),
     ('{"images": {}, "annotations": [], "categories": []}', "top level", '"images" is missing or not a list'),
 ])

@@ -11,6 +11,7 @@ import math
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -59,7 +60,9 @@ def test_labelstudio_percent_boxes_map_back_to_the_pixel_boxes(tmp_path):
     write_labelstudio(path, CLASSES, images, model_version="debris-1", image_prefix="/data/local-files/?d=")
 
     tasks = json.loads(path.read_text())
-    assert [task["data"]["image"] for task in tasks] == ["/data/local-files/?d=" + image.file_name for image in images]
+    # after ?d= the name is URL-encoded as Label Studio's storage sync does: b,1.png -> b%2C1.png
+    assert [task["data"]["image"] for task in tasks] == ["/data/local-files/?d=" + quote(image.file_name, safe="/") for image in images]
+    assert tasks[2]["data"]["image"] == "/data/local-files/?d=frames/sub/b%2C1.png"
     for task, image in zip(tasks, images):
         (prediction,) = task["predictions"]
         assert prediction["model_version"] == "debris-1"

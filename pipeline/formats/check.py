@@ -17,11 +17,15 @@ from debris.labels import Problem
 from debris.io.reader import DEFAULT_MAX_PIXELS, FrameError, read_frame
 
 
-def check_dataset(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Problem]:
+def check_dataset(
+    path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, images: str | Path | None = None,
+    classes: list[str] | None = None,
+) -> list[Problem]:
     """read_dataset's problems, then one for each listed image that read_frame refuses or whose
-    decoded size differs from the declared one (COCO width/height, or the YOLO image header).
+    decoded size differs from the declared one (COCO width/height, the YOLO image header, Label
+    Studio's original_width/original_height). `images` and `classes` go to read_dataset.
     [] means the data set is clean. Writes nothing."""
-    dataset, problems = read_dataset(path)
+    dataset, problems = read_dataset(path, images, classes)
     # an image listed in two splits is checked once
     images = {image.file_name: image for split in dataset.splits.values() for image in split}
     for image in tqdm(images.values(), desc="check", unit="image", disable=None):  # None: no bar unless a tty

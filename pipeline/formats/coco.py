@@ -6,7 +6,11 @@ ids in ascending category-id order, and are written back as class id + 1. Boxes 
 in [0, 1] (predictions, as pycocotools' loadRes reads them); without one it is ground truth,
 score 1. file_names are relative to the JSON's folder; absolute ones and ones that climb out
 of it with `..` are refused, so a label file cannot point the checker or the converter at
-arbitrary files on the disk.
+arbitrary files on the disk. Given an images folder instead (`--images`), each file_name is
+looked for under it, by the path, else by its tails down to the base name
+(debris.formats.image_paths): Label Studio's COCO export writes file_names such as
+`../ls/data/samples/a.png`, which only mean something on its server's disk; such a path is
+never opened, only its tails under the images folder are.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 
 from debris import __version__
 from debris.boxes import xywh_to_xyxy, xyxy_to_xywh
+from debris.formats.image_paths import ImageFinder
 from debris.labels import ImageLabels, Problem, read_text
 from debris.detections import Detections
 from debris.io.files import write_text_atomic
@@ -31,11 +36,13 @@ BOX_TOLERANCE = 1e-3
 Report = Callable[[str, str], None]  # report(where, message)
 
 
-def read_coco(path: Path) -> tuple[list[str], list[ImageLabels], list[Problem]]:
+def read_coco(path: Path, images: Path | None = None) -> tuple[list[str], list[ImageLabels], list[Problem]]:
     """Classes, images and problems of one COCO file; invalid entries are skipped and reported.
 
-    An annotation whose image or category entry is itself invalid is dropped without a
-    problem of its own: the entry's problem already says why. Never opens an image.
+    images: a folder to find every file_name under (file_names become relative to it), or None
+    for file_names relative to the JSON's folder. An annotation whose image or category entry is
+    itself invalid is dropped without a problem of its own: the entry's problem already says
+    why. Never opens an image.
     """
     problems: list[Problem] = []
 
@@ -58,12 +65,13 @@ def read_coco(path: Path) -> tuple[list[str], list[ImageLabels], list[Problem]]:
         return [], [], problems
 
     categories, bad_categories = _read_categories(data["categories"], report)
-    images, bad_images = _read_images(data["images"], report)
-    boxes = _read_annotations(data["annotations"], images, categories, bad_images, bad_categories, report)
+    finder = ImageFinder(images) if images is not None else None
+    entries, bad_images = _read_images(data["images"], report, finder)
+    boxes = _read_annotations(data["annotations"], entries, categories, bad_images, bad_categories, report)
 
     class_of = {category_id: i for i, category_id in enumerate(sorted(categories))}
     out = []
-    for image_id, (file_name, width, height) in images.items():
+    for image_id, (file_name, width, height) in entries.items():
         xywh = np.array([box for box, _, _ in boxes[image_id]], dtype=np.float64).reshape(-1, 4)
         # boxes overhang by at most BOX_TOLERANCE here; clipping keeps every later stage inside the image
         xyxy = np.clip(xywh_to_xyxy(xywh), 0, [width, height, width, height])
@@ -134,8 +142,14 @@ def _read_categories(entries: list, report: Report) -> tuple[dict[int, str], set
     return names, bad
 
 
-def _read_images(entries: list, report: Report) -> tuple[dict[int, tuple[str, int, int]], set[int]]:
-    """Valid images {id: (file_name, width, height)}, and the ids of invalid image entries."""
+def _read_images(
+    entries: list, report: Report, finder: ImageFinder | None
+) -> tuple[dict[int, tuple[str, int, int]], set[int]]:
+    """Valid images {id: (file_name, width, height)}, and the ids of invalid image entries.
+
+    finder: file_names are looked for under its folder, by their tails (a `..` path is never
+    opened); None: they are relative to the JSON's folder and must stay inside it.
+    """
     images: dict[int, tuple[str, int, int]] = {}
     first_id: dict[int, int] = {}
     first_name: dict[str, int] = {}
@@ -154,7 +168,7 @@ def _read_images(entries: list, report: Report) -> tuple[dict[int, tuple[str, in
             report(where, f"duplicate image id {image_id} (first at images[{first_id[image_id]}])")
             continue
         first_id[image_id] = i
-        file_name, errors = _file_name(entry.get("file_name"))
+        file_name, errors = _file_name(entry.get("file_name")) if finder is None else _found(entry.get("file_name"), finder)
         if file_name in first_name:
             errors.append(f"duplicate file_name {file_name!r} (first at images[{first_name[file_name]}])")
         for key in ("width", "height"):
@@ -232,8 +246,17 @@ def _file_name(value: object) -> tuple[str, list[str]]:
         return "", [f"file_name {value!r} is an absolute path (refused: file_names are relative to the JSON's folder)"]
     name = posixpath.normpath(name)
     if name == ".." or name.startswith("../"):
-        return "", [f"file_name {value!r} escapes the data set folder (refused)"]
+        # Label Studio's COCO export writes such paths: its images are found by name with --images
+        return "", [f"file_name {value!r} escapes the data set folder (refused; --images DIR finds it under DIR by name)"]
     return name, []
+
+
+def _found(value: object, finder: ImageFinder) -> tuple[str, list[str]]:
+    """The file_name's image under the finder's folder, as a relative posix path, or "" and why not."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        return "", [f"file_name must be a non-empty string without NUL characters, got {value!r}"]
+    file_name, why = finder.find(value)
+    return file_name, [f"file_name {value!r}: {why}"] if why else []
 
 
 def _outside(box: list[float], width: int, height: int) -> bool:

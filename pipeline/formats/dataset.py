@@ -1,10 +1,11 @@
-"""Labelled data sets: one in-memory form for COCO and YOLO files.
+"""Labelled data sets: one in-memory form for COCO, YOLO and Label Studio files.
 
 `read_dataset` detects the format, keeps every valid entry and reports each invalid one as a
 `Problem`, so `debris check` can list them all at once; `load_dataset` is the strict form.
 `save_dataset` writes either format with the images linked (or copied) beside the labels, so
-the output folder is self-contained. The formats themselves live in `debris.formats.coco` and
-`debris.formats.yolo`; boxes are xyxy pixels here and meet the file formats only there.
+the output folder is self-contained. The formats themselves live in `debris.formats.coco`,
+`debris.formats.yolo` and `debris.formats.labelstudio` (read only); boxes are xyxy pixels here
+and meet the file formats only there.
 """
 
 from __future__ import annotations
@@ -15,28 +16,43 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from debris.formats import coco, yolo
+from debris.formats import coco, labelstudio, yolo
 from debris.io.files import write_bytes_atomic
 from debris.labels import SPLITS, Dataset, DatasetError, ImageLabels, Problem
 
-def read_dataset(path: str | Path) -> tuple[Dataset, list[Problem]]:
+def read_dataset(
+    path: str | Path, images: str | Path | None = None, classes: list[str] | None = None
+) -> tuple[Dataset, list[Problem]]:
     """Read a data set, skipping every invalid entry and reporting it. Never decodes an image.
 
     path: a COCO .json file (one split: its name if that is train/val/test, else train);
+          a Label Studio JSON or JSON_MIN export (a .json whose top level is a list of tasks;
+          one split, named as a COCO file's);
           a YOLO data.yaml (or .yml), or a folder holding data.yaml;
           a folder holding COCO train.json / val.json / test.json (what save_dataset writes).
-    COCO never opens an image; YOLO reads each image's header for its size.
+    images: COCO and Label Studio: the folder to find the images under, by path or base name
+            (default: file_names relative to the JSON's folder for COCO, the export's folder for
+            Label Studio); the data set's root becomes this folder.
+    classes: Label Studio: the class list to keep when it holds every label used (our config's).
+    COCO never opens an image; YOLO reads each image's header for its size, Label Studio only
+    that of an annotated frame without boxes.
     """
     path = Path(path)
+    images = Path(images) if images is not None else None
     if path.is_dir() and (path / "data.yaml").is_file():
         path = path / "data.yaml"
     if path.suffix.lower() in (".yaml", ".yml"):
+        if images is not None:
+            return Dataset(path.parent, [], {}), [Problem(str(path), "file", "--images applies to COCO and Label "
+                                                          "Studio files; a YOLO data set finds its images by data.yaml")]
         return yolo.read_yolo(path)
+    if path.suffix.lower() == ".json" and labelstudio.is_labelstudio(path):
+        return labelstudio.read_labelstudio(path, images, classes)
     if path.suffix.lower() == ".json":
-        return _read_coco_files({path.stem if path.stem in SPLITS else "train": path}, path.parent)
+        return _read_coco_files({path.stem if path.stem in SPLITS else "train": path}, path.parent, images)
     files = {split: path / f"{split}.json" for split in SPLITS if (path / f"{split}.json").is_file()}
     if files:
-        return _read_coco_files(files, path)
+        return _read_coco_files(files, path, images)
     reason = "no such file or folder" if not path.exists() else (
         "not a data set: expected a COCO .json, a YOLO data.yaml, or a folder holding data.yaml "
         "or COCO train/val/test.json files"
@@ -44,9 +60,9 @@ def read_dataset(path: str | Path) -> tuple[Dataset, list[Problem]]:
     return Dataset(path, [], {}), [Problem(str(path), "file", reason)]
 
 
-def load_dataset(path: str | Path) -> Dataset:
+def load_dataset(path: str | Path, images: str | Path | None = None, classes: list[str] | None = None) -> Dataset:
     """read_dataset, raising DatasetError if anything in the data set is invalid."""
-    dataset, problems = read_dataset(path)
+    dataset, problems = read_dataset(path, images, classes)
     if problems:
         raise DatasetError(problems)
     return dataset
@@ -79,11 +95,11 @@ def save_dataset(ds: Dataset, out_dir: str | Path, fmt: Literal["coco", "yolo"])
     return out_dir / f"{next(iter(placed))}.json" if len(placed) == 1 else out_dir
 
 
-def _read_coco_files(files: dict[str, Path], root: Path) -> tuple[Dataset, list[Problem]]:
+def _read_coco_files(files: dict[str, Path], root: Path, images_dir: Path | None) -> tuple[Dataset, list[Problem]]:
     """One split per COCO file; every file must list the same categories as the first."""
-    dataset, problems = Dataset(root, [], {}), []
+    dataset, problems = Dataset(images_dir if images_dir is not None else root, [], {}), []
     for i, (split, path) in enumerate(files.items()):
-        classes, images, found = coco.read_coco(path)
+        classes, images, found = coco.read_coco(path, images_dir)
         problems += found
         if i == 0:
             dataset.classes = classes

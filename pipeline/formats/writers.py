@@ -18,6 +18,7 @@ import io
 import json
 import math
 from pathlib import Path
+from urllib.parse import quote
 
 from debris.boxes import xyxy_to_percent
 from debris.labels import ImageLabels
@@ -70,8 +71,11 @@ def write_labelstudio(
     The project's labelling config must name its tags as the results do:
     <RectangleLabels name="label" toName="image"> over <Image name="image" value="$image"/>.
     image_prefix + file_name is the task's image, e.g. "/data/local-files/?d=frames/" for files
-    Label Studio serves from local storage. The prediction's score, which Label Studio sorts
-    and filters tasks by, is the mean box score (0 for a frame without boxes).
+    Label Studio serves from local storage. After a `?d=` the file name is URL-encoded
+    (quote(name, safe="/"), as Label Studio's own storage sync writes it): the server decodes the
+    query, so a raw `+`, `%`, `#`, `&` or space would name another file or none. The prediction's
+    score, which Label Studio sorts and filters tasks by, is the mean box score (0 for a frame
+    without boxes).
     """
     tasks = []
     for i, image in enumerate(images):
@@ -95,8 +99,9 @@ def write_labelstudio(
                 "score": round(score, 5),
             })
         mean_score = round(float(labels.scores.mean()), 5) if len(labels) else 0
+        name = quote(image.file_name, safe="/") if "?d=" in image_prefix else image.file_name
         tasks.append({
-            "data": {"image": image_prefix + image.file_name},
+            "data": {"image": image_prefix + name},
             "predictions": [{"model_version": model_version, "score": mean_score, "result": result}],
         })
     write_text_atomic(path, json.dumps(tasks, ensure_ascii=False, allow_nan=False) + "\n")
