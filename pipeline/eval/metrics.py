@@ -1,6 +1,6 @@
 """What a user sees at one confidence threshold: a confusion matrix and false alarms per megapixel.
 
-COCO mAP (pipeline/evaluate.py) ranks every box at every score; these count the boxes a labelling
+COCO mAP (debris/eval/coco_eval.py) ranks every box at every score; these count the boxes a labelling
 run keeps (score >= conf), the way Ultralytics' confusion matrix does. Frames and predictions are
 paired by position: predictions[i] are the boxes found in gt[i], with gt's class ids.
 """

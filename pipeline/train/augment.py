@@ -6,7 +6,7 @@ object so that 4 px debris survives cropping. Only the source window is resample
 the crop, not the frame. Boxes follow the pixels' exact affine.
 
 Appearance changes are what carries synthetic training to real cameras (DESIGN.md, "Transfer"): a
-low-frequency style swap with real terrain (pipeline/style.py), colour to gray, colour jitter, random
+low-frequency style swap with real terrain (debris/train/style.py), colour to gray, colour jitter, random
 erasing, blur, noise and JPEG, each at random strength. Gray crops stay gray through all of them.
 """
 
@@ -95,7 +95,7 @@ def _pick_target(labels: Detections, rng: np.random.Generator) -> np.ndarray:
 def _pick_scale(h: int, w: int, target: np.ndarray | None, rng: np.random.Generator, cfg: AugmentConfig) -> float:
     """Output pixels per source pixel: a tiler view's scale, times a jitter.
 
-    The views are pipeline/tiler.py's: a frame that fits a tile (cfg.view[0]) is seen whole at native
+    The views are debris/infer/tiler.py's: a frame that fits a tile (cfg.view[0]) is seen whole at native
     scale; a larger one as a whole-frame view shrunk to cfg.view[1] px on its longer side, and as
     native tiles (scale 1). A share cfg.exact of crops take the view's scale unjittered, so training
     sees exactly what the network sees (1 frame px = 1 crop px in the tiles of a 4208x3120 frame, or
