@@ -162,7 +162,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         detector = Detector.load(args.model, config.label, conf=0.001)  # COCO mAP ranks every box, so keep them all
         predictions = predict_frames(detector, dataset.root, frames, dataset.classes, config.reader.max_pixels)
     else:
-        predictions = read_predictions(args.pred, frames, dataset.classes)
+        predictions = read_predictions(args.pred, frames, dataset.classes, gt_source=args.gt)
     for warning in predictions.warnings:
         print(f"debris eval: warning: {warning}", file=sys.stderr)
     sources = {"gt": str(args.gt), "split": args.split, "pred": args.pred, "model": args.model}

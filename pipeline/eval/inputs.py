@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
-from debris.formats import yolo
+from debris.formats import coco, yolo
 from debris.formats.dataset import load_dataset
 from debris.labels import SPLITS, Dataset, DatasetError, ImageLabels, Problem
 from debris.detections import Detections
@@ -50,9 +50,14 @@ def gt_frames(dataset: Dataset, split: str | None = None) -> list[ImageLabels]:
     return frames
 
 
-def read_predictions(path: str | Path, gt: Sequence[ImageLabels], classes: Sequence[str]) -> Predictions:
+def read_predictions(
+    path: str | Path, gt: Sequence[ImageLabels], classes: Sequence[str], gt_source: str | Path | None = None
+) -> Predictions:
     """Predictions for the frames `gt` (whose class ids index `classes`) read from `path`:
 
+    - a COCO results list ([{"image_id", "category_id", "bbox", "score"}, ...], what detectron2,
+      MMDetection, Ultralytics and SAHI write), whose ids resolve through the ground-truth COCO file
+      `gt_source` (the --gt file);
     - a `debris label` output folder: its predictions.coco.json, else its frames/*.json;
     - a folder of YOLO txt files `class cx cy w h conf`, named after the frames (Ultralytics'
       predict with save_txt and save_conf); class names from classes.txt in it or beside it,
@@ -62,6 +67,14 @@ def read_predictions(path: str | Path, gt: Sequence[ImageLabels], classes: Seque
     whose size differs from the ground truth's.
     """
     path = Path(path)
+    if path.suffix.lower() == ".json" and coco.is_results_list(path):
+        if gt_source is None or Path(gt_source).suffix.lower() != ".json":
+            raise DatasetError([Problem(str(path), "file", "a COCO results list names images and categories by id: "
+                                        "give the COCO ground-truth file they come from as --gt")])
+        found_classes, frames, problems = coco.read_results(path, Path(gt_source))
+        if problems:
+            raise DatasetError(problems)
+        return _pair(gt, classes, found_classes, frames, str(path))
     if RunFolder(path).coco.is_file():
         path = RunFolder(path).coco
     elif RunFolder.holds_run(path):

@@ -278,3 +278,65 @@ def _is_int(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def is_results_list(path: Path) -> bool:
+    """Whether a .json file is a COCO results list: a JSON list whose entries have "image_id" and "bbox"."""
+    text, problem = read_text(path)
+    try:
+        data = json.loads(text) if not problem else None
+    except json.JSONDecodeError:
+        return False
+    return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and {"image_id", "bbox"} <= data[0].keys()
+
+
+def read_results(path: Path, gt_path: Path) -> tuple[list[str], list[ImageLabels], list[Problem]]:
+    """A COCO results list as predictions: classes, one ImageLabels per ground-truth image, problems.
+
+    The list is what pycocotools' loadRes reads and detectron2, MMDetection, Ultralytics
+    (save_json) and SAHI write: [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...].
+    Its ids mean nothing alone: image and category ids resolve through the ground-truth COCO file
+    `gt_path`, whose categories give the class names (in category id order, as read_coco does).
+    An image with no result is predicted empty. Invalid entries are skipped and reported.
+    """
+    problems: list[Problem] = []
+    gt_text, problem = read_text(gt_path)
+    try:
+        gt = json.loads(gt_text) if not problem else None
+    except json.JSONDecodeError:
+        gt = None
+    if not isinstance(gt, dict) or not all(isinstance(gt.get(k), list) for k in ("images", "categories")):
+        return [], [], [problem or Problem(str(gt_path), "top level", "a COCO results list needs a COCO ground-truth "
+                                                    "file (with images and categories) to resolve its ids")]
+    categories, _ = _read_categories(gt["categories"], lambda where, message: None)  # load_dataset reported these
+    entries, _ = _read_images(gt["images"], lambda where, message: None, None)
+    results = json.loads(read_text(path)[0])
+
+    def report(where: str, message: str) -> None:
+        problems.append(Problem(str(path), where, message))
+
+    found: dict[int, list[tuple[list[float], int, float]]] = {image_id: [] for image_id in entries}
+    for i, entry in enumerate(results):
+        where = f"results[{i}]"
+        if not isinstance(entry, dict):
+            report(where, f"not a JSON object but {type(entry).__name__}")
+            continue
+        image_id, category_id, bbox, score = (entry.get(k) for k in ("image_id", "category_id", "bbox", "score"))
+        if not _is_int(image_id) or image_id not in entries:
+            report(where, f"image_id {image_id!r} is not an image of {gt_path}")
+        elif not _is_int(category_id) or category_id not in categories:
+            report(where, f"category_id {category_id!r} is not a category of {gt_path}")
+        elif not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox)) and min(bbox[2:]) >= 0):
+            report(where, f"bbox {bbox!r} is not [x, y, width, height] with width, height >= 0")
+        elif not _is_number(score):
+            report(where, f"score {score!r} is not a number")
+        else:
+            found[image_id].append((bbox, category_id, float(score)))
+    class_of = {category_id: i for i, category_id in enumerate(sorted(categories))}
+    out = []
+    for image_id, (file_name, width, height) in entries.items():
+        xywh = np.array([box for box, _, _ in found[image_id]], dtype=np.float64).reshape(-1, 4)
+        class_ids = [class_of[c] for _, c, _ in found[image_id]]
+        scores = [s for _, _, s in found[image_id]]
+        out.append(ImageLabels(file_name, width, height, Detections(xywh_to_xyxy(xywh), scores, class_ids)))
+    return [categories[i] for i in sorted(categories)], out, problems

@@ -46,6 +46,9 @@ def read_dataset(
             return Dataset(path.parent, [], {}), [Problem(str(path), "file", "--images applies to COCO and Label "
                                                           "Studio files; a YOLO data set finds its images by data.yaml")]
         return yolo.read_yolo(path)
+    if path.suffix.lower() == ".json" and coco.is_results_list(path):
+        return Dataset(path.parent, [], {}), [Problem(str(path), "file", "a COCO results list holds predictions, not a "
+                                                      "data set: score it with debris eval --pred it --gt the COCO file it refers to")]
     if path.suffix.lower() == ".json" and labelstudio.is_labelstudio(path):
         return labelstudio.read_labelstudio(path, images, classes)
     if path.suffix.lower() == ".json":
