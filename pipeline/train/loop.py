@@ -170,12 +170,14 @@ def class_weights(config: Config, dataset: Dataset, images: list[ImageLabels], e
 
 
 def split_data(dataset: Dataset) -> tuple[list[ImageLabels], list[ImageLabels]]:
-    """(train, val) frames: the data set's own val split, else every 10th training frame."""
+    """(train, val) frames: the data set's own val split, else every 10th training frame (of fewer than 10, the last)."""
     train = dataset.splits.get("train", [])
     if not train:
         raise ConfigError(f"{dataset.root}: the data set has no train split")
     if dataset.splits.get("val"):
         return train, dataset.splits["val"]
+    if len(train) < 10:  # still one frame to validate on: without one no epoch scores, and no best.pt is written
+        return train[:-1], train[-1:]
     return [im for i, im in enumerate(train) if i % 10 != 9], train[9::10]
 
 
