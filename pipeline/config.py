@@ -40,6 +40,7 @@ class ReaderConfig(_Section):
 
 CameraName = Literal["rte", "nav", "orbital"]
 SplitName = Literal["train", "val", "test"]
+FreezePart = Literal["backbone", "neck", "head"]
 
 
 class SynthConfig(_Section):
@@ -114,6 +115,16 @@ class TrainConfig(_Section):
     deterministic: bool = Field(description="deterministic torch algorithms (CPU runs then resume bit-exactly)")
     val_conf: float = Field(ge=0, le=1, description="score threshold of the predictions evaluated each epoch")
     max_det: int = Field(ge=1, description="detections kept per frame")
+    freeze: list[FreezePart] = Field(description="parts of the network kept fixed (debris.train.finetune.PARTS); pred always trains")
+    synth_mix: float = Field(ge=0, lt=1, description="share of each batch rendered by the data engine, the rest from the data set")
+
+    @model_validator(mode="after")
+    def _whole_frames(self) -> "TrainConfig":
+        engine = round(self.batch * self.synth_mix)
+        if self.synth_mix > 0 and not 0 < engine < self.batch:
+            raise ValueError(f"synth_mix {self.synth_mix} of a batch of {self.batch} is {engine} engine frames; "
+                             f"it must be at least 1 and leave at least 1 frame of the data set")
+        return self
 
 
 class LabelConfig(_Section):

@@ -35,7 +35,7 @@ from debris.eval.coco_eval import Evaluation, evaluate
 from debris.infer.detector import Detector, to_tensor, use_bf16
 from debris.preprocess import Stage, parse_stages, preprocess, stage_records
 from debris.io.reader import decode_image, read_frame, to_rgb8
-from debris.train.finetune import load_weights
+from debris.train.finetune import Mix, MixedFrames, engine_boxes, engine_classes, freeze, load_weights, train_mode
 from debris.train.style import load_styles
 from debris.synth.generate import frame_job, generate_dataset, render_file
 
@@ -128,7 +128,9 @@ def ema_update(decay: float):
 
     def update(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         d = min(decay, (1 + float(n)) / (10 + float(n)))
-        return averaged * d + current * (1 - d)
+        # the average of a constant is that constant: exactly, so frozen weights (train.freeze) stay bit
+        # for bit the checkpoint's, where x * d + x * (1 - d) would round them off by an ulp
+        return torch.where(averaged == current, current, averaged * d + current * (1 - d))
 
     return update
 
@@ -144,8 +146,11 @@ class Run:
     seconds: float = 0.0  # wall clock spent in completed epochs
 
 
-def class_weights(config: Config, dataset: Dataset, images: list[ImageLabels]) -> torch.Tensor:
-    """(C,) per-class weights of the classification loss, normalised to mean 1 over the classes present."""
+def class_weights(config: Config, dataset: Dataset, images: list[ImageLabels], engine: np.ndarray | None = None) -> torch.Tensor:
+    """(C,) per-class weights of the classification loss, normalised to mean 1 over the classes present.
+
+    engine: expected boxes per class of the engine frames mixed in (train.synth_mix), counted with `images`'.
+    """
     setting = config.train.class_weights
     if setting == "none":
         return torch.ones(len(dataset.classes))
@@ -156,6 +161,8 @@ def class_weights(config: Config, dataset: Dataset, images: list[ImageLabels]) -
         return torch.tensor([float(setting.get(name, 1.0)) for name in dataset.classes])
     counts = np.bincount(np.concatenate([im.labels.class_ids for im in images] + [np.zeros(0, np.int64)]),
                          minlength=len(dataset.classes)).astype(np.float64)
+    if engine is not None:
+        counts += engine
     # inverse square root: rare classes (heat shields, descent stages) weigh more, without letting
     # a class with three examples dominate the loss
     weights = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
@@ -163,12 +170,14 @@ def class_weights(config: Config, dataset: Dataset, images: list[ImageLabels]) -
 
 
 def split_data(dataset: Dataset) -> tuple[list[ImageLabels], list[ImageLabels]]:
-    """(train, val) frames: the data set's own val split, else every 10th training frame."""
+    """(train, val) frames: the data set's own val split, else every 10th training frame (of fewer than 10, the last)."""
     train = dataset.splits.get("train", [])
     if not train:
         raise ConfigError(f"{dataset.root}: the data set has no train split")
     if dataset.splits.get("val"):
         return train, dataset.splits["val"]
+    if len(train) < 10:  # still one frame to validate on: without one no epoch scores, and no best.pt is written
+        return train[:-1], train[-1:]
     return [im for i, im in enumerate(train) if i % 10 != 9], train[9::10]
 
 
@@ -195,6 +204,8 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
                                            "model": config.model.model_copy(update={"width": initial.model["width"]})})
     tc = config.train
     on_the_fly = synth_frames_per_epoch(data)
+    if tc.synth_mix and on_the_fly:
+        raise ConfigError(f"train.synth_mix mixes engine frames into a data set's; {data} is engine frames only")
     if on_the_fly:
         # validation needs fixed frames: rendered once into the run folder, from seeds training never draws
         val_dir = out / "synth_val"
@@ -206,6 +217,8 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         train_images, val_images = dataset.splits["val"], dataset.splits["val"]
     else:
         dataset = load_dataset(data)
+        if tc.synth_mix:
+            dataset = engine_classes(dataset, config)
         train_images, val_images = split_data(dataset)
     classes = dataset.classes
     torch.manual_seed(tc.seed)
@@ -214,13 +227,17 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     model = DetectorNet(len(classes), config.model.width)
     if parent is not None:
         tqdm.write(f"starting from {weights}: {load_weights(model, initial, classes)}")
+    freeze(model, tc.freeze)
     model = model.to(memory_format=torch.channels_last)
     ema = AveragedModel(model, avg_fn=ema_update(tc.ema_decay), use_buffers=True)
-    criterion = DetectionLoss(len(classes), model.strides, class_weights(config, dataset, train_images))
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1]  # conv weights; not norms and biases
-    rest = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    mix = Mix.plan(on_the_fly or len(train_images), tc.batch, tc.synth_mix)
+    engine = engine_boxes(config, mix.steps * mix.engine) if tc.synth_mix else None
+    criterion = DetectionLoss(len(classes), model.strides, class_weights(config, dataset, train_images, engine))
+    trainable = [p for p in model.parameters() if p.requires_grad]  # not the frozen parts
+    decay = [p for p in trainable if p.ndim > 1]  # conv weights; not norms and biases
+    rest = [p for p in trainable if p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=tc.lr)
-    steps_per_epoch = max(1, (on_the_fly or len(train_images)) // tc.batch)
+    steps_per_epoch = mix.steps
     warmup = tc.warmup_epochs * steps_per_epoch
     run = Run(epochs=tc.epochs)
 
@@ -253,14 +270,16 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         frames = SynthFrames(on_the_fly, config, aug, tc.seed)
     else:
         frames = Frames(dataset.root, train_images, config.preprocess, aug, tc.seed, cache=tc.cache)
+    if tc.synth_mix:
+        frames = MixedFrames(frames, SynthFrames(mix.steps * mix.engine, config, aug, tc.seed), mix, tc.seed)
     while run.epoch < run.epochs:
         epoch, start = run.epoch, time.perf_counter()
         frames.epoch = epoch
-        loader = torch.utils.data.DataLoader(
-            frames, batch_size=tc.batch, shuffle=True, drop_last=True, num_workers=tc.workers, collate_fn=collate,
-            generator=torch.Generator().manual_seed(tc.seed * 1000 + epoch),  # the epoch's order, same on resume
-        )
-        model.train()
+        # the epoch's order, same on resume
+        order = ({"batch_sampler": frames.batches()} if tc.synth_mix else
+                 {"batch_size": tc.batch, "shuffle": True, "drop_last": True, "generator": torch.Generator().manual_seed(tc.seed * 1000 + epoch)})
+        loader = torch.utils.data.DataLoader(frames, num_workers=tc.workers, collate_fn=collate, **order)
+        train_mode(model, tc.freeze)
         losses = []
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.epochs}", unit="batch", disable=None)
         for images, targets in bar:
