@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
 
-from debris.config import CONFIG_DIR, Config, ConfigError, LabelConfig, load_config, parse_overrides
+from debris.config import CONFIG_DIR, ConfigError, LabelConfig, config_from_record, load_config, parse_overrides
 from debris.errors import UserError
 from debris.formats.dataset import load_dataset, save_dataset
 from debris.labels import DatasetError, Problem
@@ -91,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         # a resumed run continues with the config and data it started with, whatever is passed now
         last = Checkpoint.load(Path(args.out) / "last.pt")
-        config, data = Config.model_validate(last.train_args), last.data
+        config, data = config_from_record(last.train_args, str(Path(args.out) / "last.pt")), last.data
     elif args.data is None:
         raise ConfigError("give a DATASET to train on (or --resume a run in --out)")
     else:

@@ -183,6 +183,14 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     return validate(Config, data, " + ".join(sources))
 
 
+def config_from_record(record: dict[str, Any], source: str) -> Config:
+    """A config saved in a checkpoint (Config.model_dump), completed with today's defaults for the keys
+    added since it was saved, so a run started by an older debris still resumes."""
+    data = _read_yaml(DEFAULT_CONFIG)
+    _merge(data, record)
+    return validate(Config, data, source)
+
+
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:
     """`data` as a `model` (Config or one of its sections), or a ConfigError naming every bad key."""
     try:
