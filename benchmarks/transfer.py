@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -86,7 +85,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", type=Path, default=report.BENCHMARKS_MD)
     parser.add_argument("--title", default="Transfer (benchmarks/transfer.py)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
     start = time.perf_counter()
     detector = Detector.load(args.model, conf=0.001)
     classes = len(detector.classes)
