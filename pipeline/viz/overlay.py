@@ -21,7 +21,7 @@ from debris.errors import UserError
 from debris.labels import ImageLabels
 from debris.detections import Detections
 from debris.viz.draw import contact_sheet, draw_detections
-from debris.io.files import write_bytes_atomic
+from debris.io.files import FILE_MODE, write_bytes_atomic
 from debris.io.reader import FrameError, read_frame
 
 JPEG_QUALITY = 90
@@ -127,6 +127,7 @@ def write_video(frames: Sequence[Path | np.ndarray], out_mp4: Path, fps: float =
             # OpenCV writes BGR
             writer.write(cv2.cvtColor(_letterbox(rgb, size), cv2.COLOR_RGB2BGR))
         writer.release()
+        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would ignore the umask
         os.replace(tmp, out_mp4)
     except BaseException:
         if writer is not None:
