@@ -9,7 +9,6 @@ prediction files may order their classes differently or name frames from another
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,7 +23,6 @@ from debris.detections import Detections
 from debris.infer.detector import Detector
 from debris.io.reader import DEFAULT_MAX_PIXELS, FrameError
 from debris.formats.run_folder import RunFolder
-from debris.formats.writers import read_frame_json
 
 MAX_NAMED = 5  # frame names quoted in a warning; the count says how many there are
 
@@ -64,9 +62,7 @@ def read_predictions(path: str | Path, gt: Sequence[ImageLabels], classes: Seque
     path = Path(path)
     if RunFolder(path).coco.is_file():
         path = RunFolder(path).coco
-    elif RunFolder.holds_run(path):
-        return _pair(gt, classes, *_label_frames(RunFolder(path)), str(path))
-    elif path.is_dir() and not _is_dataset_folder(path):
+    elif path.is_dir() and not _is_dataset_folder(path) and not RunFolder.holds_run(path):
         return _yolo_txt(path, gt, classes)
     dataset = load_dataset(path)
     return _pair(gt, classes, dataset.classes, gt_frames(dataset), str(path))
@@ -164,19 +160,6 @@ def _remap(dets: Detections, lookup: np.ndarray, found_classes: Sequence[str], c
         raise DatasetError([Problem(source, "classes", f"boxes of class {unknown} are predicted, but the ground truth's "
                                     f"classes are {list(classes)}")])
     return Detections(dets.xyxy, dets.scores, ids)
-
-
-def _label_frames(run: RunFolder) -> tuple[list[str], list[ImageLabels]]:
-    """The classes and frames of a `debris label` output folder, from run.json and its frame records."""
-    try:
-        classes = json.loads(run.run_json.read_text(encoding="utf-8"))["classes"]
-        frames = [read_frame_json(path) for path in run.records()]
-    except (ValueError, KeyError, TypeError) as e:
-        raise DatasetError([Problem(str(run.root), "label output", str(e))]) from None
-    for frame in frames:
-        if len(frame.labels) and frame.labels.class_ids.max() >= len(classes):
-            raise DatasetError([Problem(str(run.root), frame.file_name, f"has a class id past the {len(classes)} classes of run.json")])
-    return classes, frames
 
 
 def _yolo_txt(folder: Path, gt: Sequence[ImageLabels], classes: Sequence[str]) -> Predictions:
