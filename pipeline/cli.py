@@ -192,12 +192,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         predictions = predict_frames(detector, dataset.root, frames, dataset.classes, config.reader.max_pixels)
     else:
         predictions = read_predictions(args.pred, frames, dataset.classes)
+    if not predictions.scored:
+        if not args.allow_no_scores:
+            raise ConfigError(f"{args.pred}: the predictions carry no confidences (every box scores 1: YOLO txt without "
+                              "save_conf, or COCO without score), and mAP ranks boxes by them; label with "
+                              "save_conf=true, or pass --allow-no-scores to score them as they are")
+        predictions.warnings.append("the predictions carry no confidences: mAP ranks their boxes in file order")
+    if warning := predictions.missing_warning(frames, len(dataset.splits) if args.split is None else 1):
+        predictions.warnings.append(warning)
     for warning in predictions.warnings:
         print(f"debris eval: warning: {warning}", file=sys.stderr)
     sources = {"gt": str(args.gt), "split": args.split, "pred": args.pred, "model": args.model}
     conf = config.label.conf if args.conf is None else args.conf
     report = build_report(frames, predictions.detections, dataset.classes, conf=conf, iou=args.iou,
-                          max_dets=config.label.max_det, settings=sources, warnings=predictions.warnings)
+                          max_dets=config.label.max_det, settings=sources, warnings=predictions.warnings,
+                          missing=predictions.missing)
     print(report.text())
     if args.out:
         print("wrote " + ", ".join(map(str, write_report(report, args.out))))
@@ -359,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", metavar="DIR", help="ground truth's frames (with --model): " + IMAGES_HELP)
     p.add_argument("--out", metavar="DIR", help="also write DIR/report.json, pr_curves.png, confusion_matrix.png")
     p.add_argument("--conf", type=_fraction, help="score threshold of the confusion matrix and false alarms (default: label.conf)")
+    p.add_argument("--allow-no-scores", action="store_true", help="score predictions without confidences (every box "
+                                                                  "scores 1) anyway; their mAP depends on the boxes' order")
     p.add_argument("--iou", type=_positive_fraction, default=0.5, help="IoU for a match in the confusion matrix (default: 0.5)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_eval)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from debris.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
-from tests.builders import untrained_checkpoint
+from tests.builders import CLASSES, untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "real_mars" / "negatives.json"
@@ -298,3 +298,38 @@ def test_ctrl_c_in_train_exits_130_naming_the_resume_command(train_data, tmp_pat
     run = tmp_path / "run"
     done = interrupt_when(run / "last.pt", ["train", train_data, *TINY, "epochs=50", "--out", run])
     one_line(done, 130, f"debris train: interrupted; resume with: debris train --resume --out {run}")
+
+
+def write_gt(folder: Path, splits: dict[str, list[str]]) -> Path:
+    """A COCO ground truth without boxes, one file per split, of 96x64 frames named as given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, names in splits.items():
+        images = [{"id": i + 1, "file_name": name, "width": 96, "height": 64} for i, name in enumerate(names)]
+        categories = [{"id": i + 1, "name": name} for i, name in enumerate(CLASSES)]
+        (folder / f"{split}.json").write_text(json.dumps({"images": images, "annotations": [], "categories": categories}))
+    return folder
+
+
+def test_eval_refuses_predictions_without_scores_unless_allowed(label_run, tmp_path):
+    gt = write_gt(tmp_path / "gt", {"train": ["f0.png", "f1.png", "f2.png"]})
+    one_line(cli("eval", "--gt", gt, "--pred", label_run / "labels"), EXIT_USAGE,
+             "the predictions carry no confidences (every box scores 1")
+    done = cli("eval", "--gt", gt, "--pred", label_run / "labels", "--allow-no-scores", check_rc=EXIT_OK)
+    assert "warning: the predictions carry no confidences" in done.stderr
+
+
+def test_eval_names_frames_without_predictions_and_leaves_them_out_of_false_alarms(label_run, tmp_path):
+    gt = write_gt(tmp_path / "gt", {"train": ["f0.png", "f1.png", "f2.png"], "test": [f"g{i}.png" for i in range(4)]})
+    done = cli("eval", "--gt", gt, "--pred", label_run, "--out", tmp_path / "report", check_rc=EXIT_OK)
+    assert "4 of 7 ground-truth frames have no predictions" in done.stderr and "g0.png" in done.stderr
+    assert "--split NAME" in done.stderr
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["settings"]["frames_without_predictions"] == [f"g{i}.png" for i in range(4)]
+    assert report["false_alarms_per_mp"]["frames"] == 3
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "report").iterdir()} == {0o666 & ~current_umask()}
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -33,6 +33,22 @@ class Predictions:
 
     detections: list[Detections]
     warnings: list[str] = field(default_factory=list)  # for the user: prediction frames ignored, and why
+    missing: list[int] = field(default_factory=list)  # ground-truth frames that no prediction file names
+
+    @property
+    def scored(self) -> bool:
+        """Whether the boxes carry confidences: files without them (YOLO txt without save_conf, COCO
+        without "score") read as score 1 on every box, which no detector gives every box it keeps."""
+        return any(bool((dets.scores != 1).any()) for dets in self.detections) or not any(len(d) for d in self.detections)
+
+    def missing_warning(self, gt: Sequence[ImageLabels], splits: int) -> str | None:
+        """The warning that ground-truth frames have no predictions, or None; hints at --split when most lack them."""
+        if not self.missing:
+            return None
+        hint = ("; most frames lack predictions: were they made on one split? evaluate it alone with --split NAME"
+                if 2 * len(self.missing) > len(gt) and splits > 1 else "")
+        return (f"{len(self.missing)} of {len(gt)} ground-truth frames have no predictions (no box predicted, or not "
+                f"labelled at all) and count as missed: {_some([gt[i].file_name for i in self.missing])}{hint}")
 
 
 def gt_frames(dataset: Dataset, split: str | None = None) -> list[ImageLabels]:
@@ -136,13 +152,14 @@ def _pair(gt: Sequence[ImageLabels], classes: Sequence[str], found_classes: Sequ
     lookup = _class_lookup(found_classes, classes)
     pairs, warnings = match_names([frame.file_name for frame in gt], [frame.file_name for frame in found])
     detections = [Detections.empty() for _ in gt]
+    missing = sorted(set(range(len(gt))) - set(pairs.values()))
     for p, g in pairs.items():
         frame, truth = found[p], gt[g]
         if (frame.width, frame.height) != (truth.width, truth.height):
             raise DatasetError([Problem(source, frame.file_name, f"is {frame.width}x{frame.height} but the ground truth's "
                                         f"{truth.file_name} is {truth.width}x{truth.height}")])
         detections[g] = _remap(frame.labels, lookup, found_classes, classes, source)
-    return Predictions(detections, warnings)
+    return Predictions(detections, warnings, missing)
 
 
 def _class_lookup(found_classes: Sequence[str], classes: Sequence[str]) -> np.ndarray:
@@ -183,7 +200,7 @@ def _yolo_txt(folder: Path, gt: Sequence[ImageLabels], classes: Sequence[str]) -
     if problems:
         raise DatasetError(problems)
     predictions = _pair(gt, classes, found_classes, frames, str(folder))
-    return Predictions(predictions.detections, warnings)
+    return Predictions(predictions.detections, warnings, predictions.missing)
 
 
 def _is_dataset_folder(folder: Path) -> bool:
