@@ -125,9 +125,11 @@ def _resume_config(config: Config, data: str | None, args: argparse.Namespace) -
 
 
 def cmd_overlay(args: argparse.Namespace) -> int:
-    from debris.viz.overlay import VideoError, overlay_frames, write_gallery, write_video
+    from debris.viz.overlay import CODECS, VideoError, overlay_frames, write_gallery, write_video
 
     _out_folder(args.out)
+    if args.video and Path(args.video).suffix.lower() not in CODECS:  # said before drawing, not after
+        raise VideoError(f"{args.video}: unknown video suffix; name a {', '.join(CODECS)} file (.webm plays in browsers)")
     dataset = load_dataset(args.predictions)
     root = Path(args.images) if args.images else dataset.root
     images = sorted((image for split in dataset.splits.values() for image in split), key=lambda image: image.file_name)
@@ -141,7 +143,8 @@ def cmd_overlay(args: argparse.Namespace) -> int:
         print(f"gallery: {write_gallery(result.tiles, Path(args.gallery), cell=cell)}")
     if args.video and result.written:
         try:
-            print(f"video: {write_video(result.written, Path(args.video), fps=args.fps)}")
+            path, codec = write_video(result.written, Path(args.video), fps=args.fps)
+            print(f"video: {path} ({codec})")
         except VideoError as e:
             print(f"debris overlay: error: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -337,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "for a label run, the frames' folder its run.json records)")
     p.add_argument("--out", default="outputs/overlays", metavar="DIR", help="JPEGs, sub-folders kept (default: outputs/overlays)")
     p.add_argument("--gallery", metavar="PNG", help="also write this PNG: every frame in a grid, 4 per row")
-    p.add_argument("--video", metavar="MP4", help="also write this MP4 (mp4v): the frames in file-name order")
+    p.add_argument("--video", metavar="FILE", help="also write this video, the frames in file-name order: .webm (VP9, "
+                                                  "plays in browsers), .mp4 (H.264 where OpenCV has it, else mp4v), .mkv, .avi")
     p.add_argument("--fps", type=_positive, default=2.0, metavar="N", help="frames per second of --video (default: 2)")
     p.add_argument("--no-scores", action="store_true", help="class names only (e.g. for ground truth, where every score is 1)")
     p.set_defaults(func=cmd_overlay)
