@@ -57,6 +57,17 @@ def test_draw_marks_the_outline_and_nothing_far_from_boxes_and_labels():
     assert not diff[~near_boxes(frame.shape, xyxy, margin=24)].any()
 
 
+def test_the_best_label_is_drawn_on_top_of_the_ones_it_overlaps():
+    from debris.viz.draw import class_colour
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    box = [100, 200, 300, 400]
+    out = draw_detections(frame, Detections([box, box], [0.9, 0.4], [0, 1]), CLASSES)  # the best first in the list
+    labels = out[box[1] - 18 : box[1], box[0] : box[0] + 60]  # where both labels' patches lie, above the box
+    best, other = ((labels == class_colour(k)).all(axis=2).sum() for k in (0, 1))
+    assert best > 100 and other < best / 10
+
+
 def test_a_box_at_the_top_of_the_frame_has_its_label_inside_it():
     frame = texture(640, 480)
     out = draw_detections(frame, Detections([[200, 0, 400, 100]], [0.5], [0]), CLASSES)
