@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", choices=["rte", "nav", "orbital", "mixed"], help="camera to imitate (default: synth.camera)")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT of every frame (default: synth.sizes per camera)")
     p.add_argument("--backgrounds", help="folder, glob or list of real terrain images to draw the hardware on")
-    p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
+    p.add_argument("--workers", type=_positive_int, default=1, help="processes rendering in parallel")
     p.add_argument("--preview", action="store_true", help="also write preview.png: the first frames with their boxes")
     p.add_argument("--yolo", action="store_true", help="also write the data set in YOLO layout under OUT/yolo")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the shipped models/weights/debris.pt)")
     p.add_argument("--save-overlays", action="store_true", help="also write OUT/overlays/<frame>.jpg with the boxes drawn")
     p.add_argument("--resume", action="store_true", help="continue a run in OUT: frames already labelled are skipped")
-    p.add_argument("--workers", type=int, help="threads decoding frames ahead (default: label.workers)")
+    p.add_argument("--workers", type=_positive_int, help="threads decoding frames ahead (default: label.workers)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_label)
 

@@ -202,6 +202,8 @@ def test_options_are_never_abbreviated_and_errors_show_the_command_usage(argv, u
     (["train", "{sample}", "--out", "{tmp}/r"], "no val frames to choose best.pt by"),
     (["train", "{empty}", "--out", "{tmp}/r"], "hold no boxes at all"),
     (["train", "--resume", "--out", "{tmp}/r"], "no run to resume (no last.pt)"),
+    (["check", "{sample}", "--config", "{tmp}"], "is a folder; --config takes a YAML file"),
+    (["synth", "--out", "/proc/no/such", "--n", "1"], "/proc/no: No such file or directory"),  # an OSError
 ])
 def test_a_mistake_is_one_line_with_exit_2(argv, text, small_frames, tmp_path):
     empty = write_coco(tmp_path / "empty", [])

@@ -70,8 +70,8 @@ def _read_file(path: Path, images: Path | None, classes: list[str] | None) -> tu
     if files:
         return _read_coco_files(files, path, images)
     reason = "no such file or folder" if not path.exists() else (
-        "not a data set: expected a COCO .json, a YOLO data.yaml, or a folder holding data.yaml "
-        "or COCO train/val/test.json files"
+        "not a data set: expected a COCO .json, a YOLO data.yaml, a folder holding data.yaml "
+        "or COCO train/val/test.json files, or a `debris label` run folder"
     )
     return Dataset(path, [], {}), [Problem(str(path), "file", reason)]
 
