@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", allow_abbrev=False, help="train the detector on a COCO or YOLO data set (same as train.py)")
     p.add_argument("data", nargs="?", help="COCO .json or folder of split .json files, YOLO data.yaml, "
                                            "or synth:N (N frames rendered on the fly each epoch)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=5")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. epochs=5 (train.epochs) "
+                                                                      "or model.width=0.5; with --resume only epochs, to extend")
     p.add_argument("--out", default="runs/train", help="run folder: last.pt, best.pt, metrics.csv, results.png")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from last.pt")
     p.add_argument("--weights", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning; classes matched by name)")

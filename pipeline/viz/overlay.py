@@ -7,7 +7,9 @@ written atomically: an interrupted run leaves whole files or none.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -154,20 +156,27 @@ def write_video(frames: Sequence[Path | np.ndarray], out: Path, fps: float = 2.0
 
 def _open_writer(path: str, codecs: list[tuple[str, str]], fps: float, size: tuple[int, int]):
     """(an open cv2.VideoWriter, "FOURCC: what it is") with the first codec that opens, else (None, "")."""
-    quiet = os.environ.get("OPENCV_FFMPEG_LOGLEVEL")
-    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "-8"  # a codec tried and missing is no news: FFmpeg would print why
-    try:
-        for fourcc, what in codecs:
+    for fourcc, what in codecs:
+        with _quiet_stderr():  # FFmpeg and OpenCV print why a codec is missing, or that WebM has no FourCC tags
             writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, size)
-            if writer.isOpened():
-                return writer, f"{fourcc}: {what}"
-            writer.release()
-        return None, ""
+        if writer.isOpened():
+            return writer, f"{fourcc}: {what}"
+        writer.release()
+    return None, ""
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C libraries write there directly, past sys.stderr) for the block."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
     finally:
-        if quiet is None:
-            del os.environ["OPENCV_FFMPEG_LOGLEVEL"]
-        else:
-            os.environ["OPENCV_FFMPEG_LOGLEVEL"] = quiet
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _resize(image: np.ndarray, scale: float) -> np.ndarray:
