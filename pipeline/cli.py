@@ -138,6 +138,9 @@ def cmd_overlay(args: argparse.Namespace) -> int:
                             gallery_cell=cell if args.gallery else None)
     for file_name, reason in result.failed:
         print(f"{root / file_name}: {reason}", file=sys.stderr)
+    if result.failed and not result.written and not args.images:
+        print(f"no frame was found under {root}: pass --images DIR, the folder the file names are relative to",
+              file=sys.stderr)
     print(f"drew {len(result.written)} of {len(images)} frames into {args.out}")
     if args.gallery and result.tiles:
         print(f"gallery: {write_gallery(result.tiles, Path(args.gallery), cell=cell)}")
@@ -441,8 +444,6 @@ def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argu
 
 def _setting_hint(args: argparse.Namespace, unknown: list[str]) -> str:
     """'; settings are key=value: ...' when an unknown option is a setting of the command (--conf 0.3)."""
-    from debris.config import Config
-
     section = SECTION.get(args.command)
     fields = Config.model_fields[section].annotation.model_fields if section else {}
     for i, arg in enumerate(unknown):

@@ -336,3 +336,10 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_overlay_with_no_frame_found_hints_at_images(tmp_path):
+    labels = write_coco(tmp_path / "elsewhere", [])
+    (tmp_path / "elsewhere" / "a.png").unlink()
+    done = cli("overlay", labels, "--out", tmp_path / "o")
+    assert done.returncode == EXIT_PROBLEMS and "pass --images DIR" in done.stderr.splitlines()[-1], done.stderr
