@@ -1,7 +1,9 @@
 """The `debris` command line: a thin layer over the library, one function per subcommand.
 
 Exit codes: 0 success; 1 the command ran and found problems (e.g. `debris check`);
-2 bad usage, a bad config or an input that cannot be read at all.
+2 bad usage, a bad config or an input that cannot be read at all; 130 interrupted (Ctrl-C).
+A user's mistake is one line naming the file or key and what to do; `--debug` (or DEBRIS_DEBUG=1)
+shows the traceback instead.
 
 Each command imports what it needs when it runs: `debris --help`, `info`, `check` and `convert`
 never import torch, whose import alone takes seconds.
@@ -12,18 +14,23 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import shlex
 import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Sequence
 
-from debris.config import CONFIG_DIR, ConfigError, LabelConfig, config_from_record, load_config, parse_overrides
+from debris.config import CONFIG_DIR, Config, ConfigError, apply_overrides, config_from_record, expand_bare_keys, load_config
 from debris.errors import UserError
 from debris.formats.dataset import load_dataset, save_dataset
 from debris.labels import DatasetError, Problem
 from debris.models import DEFAULT_WEIGHTS
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SETTING = re.compile(r"[A-Za-z_][\w.]*=")  # a key=value setting, wherever it stands on the line
+# the config section whose keys a command takes bare (conf=0.4 is label.conf=0.4); the others take no settings
+SECTION = {"check": "reader", "synth": "synth", "train": "train", "label": "label", "eval": "label"}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -44,7 +51,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from debris.formats.check import check_dataset
 
-    config = load_config(args.config, parse_overrides(args.overrides))
+    config = load_config(args.config, args.overrides)
     if not Path(args.dataset).exists():  # nothing to check: a usage error, not a problem found in a data set
         raise DatasetError([Problem(args.dataset, "file", "no such file or folder")])
     problems = check_dataset(args.dataset, max_pixels=config.reader.max_pixels, images=args.images, classes=config.classes)
@@ -75,7 +82,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from debris.synth.generate import generate_dataset
 
-    overrides = parse_overrides(args.overrides) + ([f"synth.camera={args.camera}"] if args.camera else [])
+    _out_folder(args.out)
+    overrides = args.overrides + ([f"synth.camera={args.camera}"] if args.camera else [])
     config = load_config(args.config, overrides)
     out = generate_dataset(args.out, args.n, args.seed, config, size=args.size, backgrounds=args.backgrounds,
                            workers=args.workers, preview=args.preview, yolo=args.yolo)
@@ -88,22 +96,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     from debris.io.checkpoint import Checkpoint
     from debris.train.loop import train
 
+    out = _out_folder(args.out)
     if args.resume:
-        # a resumed run continues with the config and data it started with, whatever is passed now
-        last = Checkpoint.load(Path(args.out) / "last.pt")
-        config, data = config_from_record(last.train_args, str(Path(args.out) / "last.pt")), last.data
+        if not (out / "last.pt").is_file():
+            raise ConfigError(f"{out}: no run to resume (no last.pt); start one without --resume")
+        last = Checkpoint.load(out / "last.pt")
+        config, data = _resume_config(config_from_record(last.train_args, str(out / "last.pt")), last.data, args), last.data
     elif args.data is None:
         raise ConfigError("give a DATASET to train on (or --resume a run in --out)")
     else:
-        config, data = load_config(args.config, parse_overrides(args.overrides)), args.data
-    best = train(config, data, args.out, resume=args.resume, weights=args.weights)
+        config, data = load_config(args.config, args.overrides), args.data
+    best = train(config, data, out, resume=args.resume, weights=args.weights, images=args.images)
     print(f"best checkpoint: {best}")
     return EXIT_OK
 
 
-def cmd_overlay(args: argparse.Namespace) -> int:
-    from debris.viz.overlay import VideoError, overlay_frames, write_gallery, write_video
+def _resume_config(config: Config, data: str | None, args: argparse.Namespace) -> Config:
+    """The run's own config, with train.epochs changed if asked (to extend the run); any other change refused."""
+    changed = [f"--{name}" for name in ("config", "weights") if getattr(args, name)]
+    if args.data is not None and Path(args.data).resolve() != Path(str(data)).resolve():
+        changed.append(f"DATASET {args.data} (the run trains on {data})")
+    changed += [item for item in args.overrides if item.split("=", 1)[0].strip() != "train.epochs"]
+    if changed:
+        raise ConfigError(f"{args.out}: --resume continues the run with its own data and settings; "
+                          f"{', '.join(changed)} cannot change (only train.epochs can, to extend the run): "
+                          "start a new run in another --out instead")
+    return apply_overrides(config, args.overrides)
 
+
+def cmd_overlay(args: argparse.Namespace) -> int:
+    from debris.viz.overlay import CODECS, VideoError, overlay_frames, write_gallery, write_video
+
+    _out_folder(args.out)
+    if args.video and Path(args.video).suffix.lower() not in CODECS:  # said before drawing, not after
+        raise VideoError(f"{args.video}: unknown video suffix; name a {', '.join(CODECS)} file (.webm plays in browsers)")
     dataset = load_dataset(args.predictions)
     root = Path(args.images) if args.images else dataset.root
     images = sorted((image for split in dataset.splits.values() for image in split), key=lambda image: image.file_name)
@@ -112,12 +138,16 @@ def cmd_overlay(args: argparse.Namespace) -> int:
                             gallery_cell=cell if args.gallery else None)
     for file_name, reason in result.failed:
         print(f"{root / file_name}: {reason}", file=sys.stderr)
+    if result.failed and not result.written and not args.images:
+        print(f"no frame was found under {root}: pass --images DIR, the folder the file names are relative to",
+              file=sys.stderr)
     print(f"drew {len(result.written)} of {len(images)} frames into {args.out}")
     if args.gallery and result.tiles:
         print(f"gallery: {write_gallery(result.tiles, Path(args.gallery), cell=cell)}")
     if args.video and result.written:
         try:
-            print(f"video: {write_video(result.written, Path(args.video), fps=args.fps)}")
+            path, codec = write_video(result.written, Path(args.video), fps=args.fps)
+            print(f"video: {path} ({codec})")
         except VideoError as e:
             print(f"debris overlay: error: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -129,11 +159,14 @@ def cmd_label(args: argparse.Namespace) -> int:
     from debris.infer.detector import Detector
     from debris.io.reader import list_frames
 
-    overrides = _label_overrides(args.overrides) + ([f"label.workers={args.workers}"] if args.workers else [])
+    _out_folder(args.out)
+    overrides = args.overrides + ([f"label.workers={args.workers}"] if args.workers else [])
     config = load_config(args.config, overrides)
     paths = list_frames(args.sources, recursive=config.reader.recursive)
     if not paths:
-        raise ConfigError(f"no image files found in {' '.join(map(str, args.sources))}")
+        nested = not config.reader.recursive and list_frames(args.sources, recursive=True)
+        raise ConfigError(f"no image files found in {' '.join(map(str, args.sources))}"
+                          + ("; its sub-folders hold some: add reader.recursive=true" if nested else ""))
     detector = Detector.load(args.model, config.label)
     summary = label_frames(detector, paths, args.out, save_overlays=args.save_overlays, resume=args.resume,
                            max_pixels=config.reader.max_pixels)
@@ -155,20 +188,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if (args.pred is None) == (args.model is None):
         raise ConfigError("give either --pred PREDICTIONS or --model CHECKPOINT (one of the two)")
-    config = load_config(args.config, _label_overrides(args.overrides))  # label settings apply with --model
-    dataset = load_dataset(args.gt)
+    if args.out:
+        _out_folder(args.out)
+    config = load_config(args.config, args.overrides)  # label settings apply with --model
+    dataset = load_dataset(args.gt, args.images)
     frames = gt_frames(dataset, args.split)
     if args.model:
         detector = Detector.load(args.model, config.label, conf=0.001)  # COCO mAP ranks every box, so keep them all
         predictions = predict_frames(detector, dataset.root, frames, dataset.classes, config.reader.max_pixels)
     else:
         predictions = read_predictions(args.pred, frames, dataset.classes, gt_source=args.gt)
+    if not predictions.scored:
+        if not args.allow_no_scores:
+            raise ConfigError(f"{args.pred}: the predictions carry no confidences (every box scores 1: YOLO txt without "
+                              "save_conf, or COCO without score), and mAP ranks boxes by them; label with "
+                              "save_conf=true, or pass --allow-no-scores to score them as they are")
+        predictions.warnings.append("the predictions carry no confidences: mAP ranks their boxes in file order")
+    if warning := predictions.missing_warning(frames, len(dataset.splits) if args.split is None else 1):
+        predictions.warnings.append(warning)
     for warning in predictions.warnings:
         print(f"debris eval: warning: {warning}", file=sys.stderr)
     sources = {"gt": str(args.gt), "split": args.split, "pred": args.pred, "model": args.model}
     conf = config.label.conf if args.conf is None else args.conf
     report = build_report(frames, predictions.detections, dataset.classes, conf=conf, iou=args.iou,
-                          max_dets=config.label.max_det, settings=sources, warnings=predictions.warnings)
+                          max_dets=config.label.max_det, settings=sources, warnings=predictions.warnings,
+                          missing=predictions.missing)
     print(report.text())
     if args.out:
         print("wrote " + ", ".join(map(str, write_report(report, args.out))))
@@ -189,9 +233,11 @@ def cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _label_overrides(items: list[str]) -> list[str]:
-    """Ultralytics-style bare keys for the label settings: conf=0.4 means label.conf=0.4."""
-    return [f"label.{item}" if item.split("=")[0] in LabelConfig.model_fields else item for item in parse_overrides(items)]
+def _out_folder(path: str) -> Path:
+    """--out as a folder; a file there is the user's mistake, said before any work is done."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"{path}: is a file; --out needs a folder (a new one, or a run to --resume)")
+    return Path(path)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -240,62 +286,71 @@ IMAGES_HELP = ("COCO and Label Studio: find the images under DIR, by path or bas
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="debris", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="debris", description=__doc__.splitlines()[0], allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"debris {version('debris')}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also DEBRIS_DEBUG=1); "
+                                                             "may stand anywhere on the line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("info", help="versions, where the configs and the default model are")
+    p = sub.add_parser("info", allow_abbrev=False, help="versions, where the configs and the default model are")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("check", help="validate a COCO, YOLO or Label Studio data set and list every problem; never writes")
+    p = sub.add_parser("check", allow_abbrev=False, help="validate a COCO, YOLO or Label Studio data set and list every problem; never writes")
     p.add_argument("dataset", help="COCO .json, Label Studio JSON/JSON_MIN export, YOLO data .yaml, or a folder holding data.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. reader.max_pixels=50000000")
     p.add_argument("--images", metavar="DIR", help=IMAGES_HELP)
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("convert", help="convert a COCO, YOLO or Label Studio data set to COCO or YOLO (images are linked or copied)")
-    p.add_argument("src", help="COCO .json, Label Studio JSON/JSON_MIN export, YOLO data .yaml, or a folder holding data.yaml")
+    p = sub.add_parser("convert", allow_abbrev=False, help="convert a COCO, YOLO or Label Studio data set to COCO or YOLO (images are linked or copied)")
+    p.add_argument("src", help="COCO .json, Label Studio JSON/JSON_MIN export, YOLO data .yaml, a folder holding data.yaml, "
+                               "or a `debris label` run folder")
     p.add_argument("dst", help="output folder")
     p.add_argument("--to", required=True, choices=["coco", "yolo"], help="output format")
     p.add_argument("--images", metavar="DIR", help=IMAGES_HELP)
     p.add_argument("--config", help="YAML file whose classes order a Label Studio export's classes")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("synth", help="render a synthetic COCO data set of Mars frames with exact boxes")
+    p = sub.add_parser("synth", allow_abbrev=False, help="render a synthetic COCO data set of Mars frames with exact boxes")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. synth.empty_fraction=0.1")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
-    p.add_argument("--n", type=int, required=True, help="number of frames")
+    p.add_argument("--n", type=_positive_int, required=True, help="number of frames (at least 1)")
     p.add_argument("--seed", type=int, default=0, help="base seed; frame i is drawn from (seed, i)")
     p.add_argument("--camera", choices=["rte", "nav", "orbital", "mixed"], help="camera to imitate (default: synth.camera)")
     p.add_argument("--size", type=_size, help="WIDTHxHEIGHT of every frame (default: synth.sizes per camera)")
     p.add_argument("--backgrounds", help="folder, glob or list of real terrain images to draw the hardware on")
-    p.add_argument("--workers", type=int, default=1, help="processes rendering in parallel")
+    p.add_argument("--workers", type=_positive_int, default=1, help="processes rendering in parallel")
     p.add_argument("--preview", action="store_true", help="also write preview.png: the first frames with their boxes")
     p.add_argument("--yolo", action="store_true", help="also write the data set in YOLO layout under OUT/yolo")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("train", help="train the detector on a COCO or YOLO data set (same as train.py)")
+    p = sub.add_parser("train", allow_abbrev=False, help="train the detector on a COCO or YOLO data set (same as train.py)")
     p.add_argument("data", nargs="?", help="COCO .json or folder of split .json files, YOLO data.yaml, "
                                            "or synth:N (N frames rendered on the fly each epoch)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=5")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. epochs=5 (train.epochs) "
+                                                                      "or model.width=0.5; with --resume only epochs, to extend")
     p.add_argument("--out", default="runs/train", help="run folder: last.pt, best.pt, metrics.csv, results.png")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out from last.pt")
     p.add_argument("--weights", metavar="CKPT", help="start from this checkpoint's weights (fine-tuning; classes matched by name)")
+    p.add_argument("--images", metavar="DIR", help=IMAGES_HELP + "; give it again with --resume")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("overlay", help="draw predictions or ground truth onto their frames: JPEGs, a gallery, a video")
-    p.add_argument("predictions", help="COCO .json (with or without scores) or YOLO data.yaml; every split is drawn")
-    p.add_argument("--images", metavar="DIR", help="folder the file names are relative to (default: the data set's own root)")
+    p = sub.add_parser("overlay", allow_abbrev=False, help="draw predictions or ground truth onto their frames: JPEGs, a gallery, a video")
+    p.add_argument("predictions", help="a `debris label` run folder, COCO .json (with or without scores) or YOLO data.yaml; "
+                                       "every split is drawn")
+    p.add_argument("--images", metavar="DIR", help="folder the file names are relative to (default: the data set's own root; "
+                                                   "for a label run, the frames' folder its run.json records)")
     p.add_argument("--out", default="outputs/overlays", metavar="DIR", help="JPEGs, sub-folders kept (default: outputs/overlays)")
     p.add_argument("--gallery", metavar="PNG", help="also write this PNG: every frame in a grid, 4 per row")
-    p.add_argument("--video", metavar="MP4", help="also write this MP4 (mp4v): the frames in file-name order")
+    p.add_argument("--video", metavar="FILE", help="also write this video, the frames in file-name order: .webm (VP9, "
+                                                  "plays in browsers), .mp4 (H.264 where OpenCV has it, else mp4v), .mkv, .avi")
     p.add_argument("--fps", type=_positive, default=2.0, metavar="N", help="frames per second of --video (default: 2)")
     p.add_argument("--no-scores", action="store_true", help="class names only (e.g. for ground truth, where every score is 1)")
     p.set_defaults(func=cmd_overlay)
 
-    p = sub.add_parser("label", help="detect landing hardware in frames; write COCO, YOLO, CSV, JSON, Label Studio")
+    p = sub.add_parser("label", allow_abbrev=False, help="detect landing hardware in frames; write COCO, YOLO, CSV, JSON, Label Studio")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="image files, folders, globs or .txt lists of paths")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="label settings (conf=0.4 iou=0.5 classes=[debris] max_det=100 tile=640 overlap=0.2 "
@@ -304,11 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the shipped models/weights/debris.pt)")
     p.add_argument("--save-overlays", action="store_true", help="also write OUT/overlays/<frame>.jpg with the boxes drawn")
     p.add_argument("--resume", action="store_true", help="continue a run in OUT: frames already labelled are skipped")
-    p.add_argument("--workers", type=int, help="threads decoding frames ahead (default: label.workers)")
+    p.add_argument("--workers", type=_positive_int, help="threads decoding frames ahead (default: label.workers)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_label)
 
-    p = sub.add_parser("eval", help="score predictions (or a checkpoint) against annotated frames: COCO mAP, "
+    p = sub.add_parser("eval", allow_abbrev=False, help="score predictions (or a checkpoint) against annotated frames: COCO mAP, "
                                      "confusion matrix, false alarms per megapixel")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="label settings for --model (tile=512 classes=[debris] max_det=100) or any dotted config key; "
@@ -318,13 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "with confidences, or a `debris label` output folder")
     p.add_argument("--model", metavar="CHECKPOINT", help="instead of --pred: run this checkpoint on every ground-truth frame")
     p.add_argument("--split", help="evaluate on this split only (default: every split pooled)")
+    p.add_argument("--images", metavar="DIR", help="ground truth's frames (with --model): " + IMAGES_HELP)
     p.add_argument("--out", metavar="DIR", help="also write DIR/report.json, pr_curves.png, confusion_matrix.png")
     p.add_argument("--conf", type=_fraction, help="score threshold of the confusion matrix and false alarms (default: label.conf)")
+    p.add_argument("--allow-no-scores", action="store_true", help="score predictions without confidences (every box "
+                                                                  "scores 1) anyway; their mAP depends on the boxes' order")
     p.add_argument("--iou", type=_positive_fraction, default=0.5, help="IoU for a match in the confusion matrix (default: 0.5)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("review", help="rank a labelling run's frames by how unsure the model was; "
+    p = sub.add_parser("review", allow_abbrev=False, help="rank a labelling run's frames by how unsure the model was; "
                                        "the top ones as Label Studio tasks to correct")
     p.add_argument("run", metavar="RUN", help="a `debris label` output folder")
     p.add_argument("--top", type=_positive_int, required=True, metavar="K", help="frames to put in the Label Studio file")
@@ -338,17 +396,73 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    # key=value overrides may come after options too (argparse stops filling positionals at the first option)
-    args, extra = parser.parse_known_args(argv)
-    if extra and not (hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if extra:
-        args.overrides = [*args.overrides, *extra]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("DEBRIS_DEBUG", "") not in ("", "0")
+    argv = [arg for arg in argv if arg != "--debug"]
+    rest, settings = _split_settings(parser, argv)
+    args, unknown = parser.parse_known_args(rest)
+    if unknown:  # the command's own usage, not the top level's
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}{_setting_hint(args, unknown)}")
     try:
+        if settings and args.command not in SECTION:
+            raise ConfigError(f"{args.command} takes no key=value settings, got {' '.join(settings)}")
+        if args.command in SECTION:
+            args.overrides = expand_bare_keys(SECTION[args.command], [*args.overrides, *settings])
         return args.func(args)
-    except UserError as e:
-        print(f"debris {args.command}: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"debris {args.command}: interrupted{_resume_hint(args, argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (UserError, OSError) as e:  # OSError: a folder not writable, a full disk: the user's system, not a bug
+        if debug:
+            raise
+        text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+        print(f"debris {args.command}: error: {text}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _split_settings(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """(argv without its key=value settings, the settings): settings may stand anywhere on the line.
+
+    argparse would take a setting between two positionals, or after an option, as a frame path or
+    an unknown argument. An option's value (--out a=b) and an existing file named a=b stay put.
+    """
+    command = _command_parser(parser, next((arg for arg in argv if not arg.startswith("-")), ""))
+    takes_value = {s for a in command._actions for s in a.option_strings if a.nargs != 0} if command else set()
+    rest, settings = [], []
+    for i, arg in enumerate(argv):
+        is_value = i > 0 and argv[i - 1] in takes_value
+        (settings if SETTING.match(arg) and not is_value and not Path(arg).exists() else rest).append(arg)
+    return rest, settings
+
+
+def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    commands = next(action.choices for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    return commands.get(name)
+
+
+def _setting_hint(args: argparse.Namespace, unknown: list[str]) -> str:
+    """'; settings are key=value: ...' when an unknown option is a setting of the command (--conf 0.3)."""
+    section = SECTION.get(args.command)
+    fields = Config.model_fields[section].annotation.model_fields if section else {}
+    for i, arg in enumerate(unknown):
+        name, _, value = arg.lstrip("-").replace("-", "_").partition("=")
+        if arg.startswith("--") and name in fields:
+            value = value or (unknown[i + 1] if i + 1 < len(unknown) and not unknown[i + 1].startswith("-") else "...")
+            return f"; settings are key=value: {name}={value}"
+    return ""
+
+
+def _resume_hint(args: argparse.Namespace, argv: list[str]) -> str:
+    """'; resume with: <command>' for the commands that can resume, else ''."""
+    if args.command == "label":
+        command = ["debris", *argv, *([] if args.resume else ["--resume"])]
+    elif args.command == "train":
+        command = ["debris", "train", "--resume", "--out", args.out, *(["--images", args.images] if args.images else [])]
+    else:
+        return ""
+    return f"; resume with: {shlex.join(command)}"
 
 
 if __name__ == "__main__":

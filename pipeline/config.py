@@ -9,6 +9,7 @@ what is allowed.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal, Sequence, TypeVar
 
@@ -142,6 +143,10 @@ class LabelConfig(_Section):
     image_prefix: str = Field(description="Label Studio: prefix of each task's image path, e.g. /data/local-files/?d=")
     workers: int = Field(ge=1, description="threads decoding frames ahead of the network")
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _one_class(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, int)) else value  # classes=parachute: no brackets for one
 
     @field_validator("formats")
     @classmethod
@@ -161,12 +166,21 @@ class Config(_Section):
     train: TrainConfig
     label: LabelConfig
 
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _one_class(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # classes=parachute: no brackets for one
+
     @field_validator("classes")
     @classmethod
     def _unique_names(cls, names: list[str]) -> list[str]:
         if len(set(names)) != len(names) or not all(names):
             raise ValueError("class names must be unique and non-empty")
         return names
+
+
+_SECTIONS: dict[str, type[_Section]] = {name: info.annotation for name, info in Config.model_fields.items()
+                                         if isinstance(info.annotation, type) and issubclass(info.annotation, _Section)}
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
@@ -191,6 +205,45 @@ def config_from_record(record: dict[str, Any], source: str) -> Config:
     return validate(Config, data, source)
 
 
+def apply_overrides(config: Config, overrides: Sequence[str]) -> Config:
+    """`config` with `key=value` overrides applied, validated as load_config does."""
+    data = config.model_dump(mode="json")
+    for item in overrides:
+        _apply_override(data, item)
+    return validate(Config, data, "overrides " + " ".join(overrides))
+
+
+def expand_bare_keys(section: str, items: Sequence[str]) -> list[str]:
+    """`key=value` items with bare keys of `section` made dotted: for train, epochs=2 is train.epochs=2.
+
+    A dotted key, and a top-level key that the section lacks (classes), pass as they are; any
+    other bare key is a ConfigError suggesting the nearest known setting.
+    """
+    fields = _SECTIONS[section].model_fields
+    expanded = []
+    for item in parse_overrides(items):
+        key = item.split("=", 1)[0].strip()
+        if key in fields:
+            expanded.append(f"{section}.{item.strip()}")
+        elif "." in key or key in Config.model_fields:
+            expanded.append(item)
+        else:
+            raise ConfigError(f"unknown setting {key!r} in {item!r}{_nearest(section, key)}")
+    return expanded
+
+
+def _nearest(section: str, key: str) -> str:
+    """ '; did you mean ...?' naming the closest setting to the bare `key`, preferring `section`'s, or ''."""
+    leaves: dict[str, str] = {}  # bare name -> what to type
+    for name, model in reversed(_SECTIONS.items()):
+        leaves.update({field: f"{name}.{field}" for field in model.model_fields})
+    leaves.update({field: field for field in _SECTIONS[section].model_fields})  # the section's own win
+    leaves.update({field: field for field in Config.model_fields if field not in _SECTIONS})
+    found = difflib.get_close_matches(key, list(leaves), n=1, cutoff=0.6)
+    where = f"bare keys here are {section}.* settings"
+    return f"; did you mean {leaves[found[0]]}? ({where})" if found else f" ({where}: {', '.join(sorted(_SECTIONS[section].model_fields))})"
+
+
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:
     """`data` as a `model` (Config or one of its sections), or a ConfigError naming every bad key."""
     try:
@@ -213,6 +266,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; --config takes a YAML file such as configs/synth_train.yaml") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if data is None:

@@ -57,6 +57,17 @@ def test_draw_marks_the_outline_and_nothing_far_from_boxes_and_labels():
     assert not diff[~near_boxes(frame.shape, xyxy, margin=24)].any()
 
 
+def test_the_best_label_is_drawn_on_top_of_the_ones_it_overlaps():
+    from debris.viz.draw import class_colour
+
+    frame = np.zeros((480, 640, 3), np.uint8)
+    box = [100, 200, 300, 400]
+    out = draw_detections(frame, Detections([box, box], [0.9, 0.4], [0, 1]), CLASSES)  # the best first in the list
+    labels = out[box[1] - 18 : box[1], box[0] : box[0] + 60]  # where both labels' patches lie, above the box
+    best, other = ((labels == class_colour(k)).all(axis=2).sum() for k in (0, 1))
+    assert best > 100 and other < best / 10
+
+
 def test_a_box_at_the_top_of_the_frame_has_its_label_inside_it():
     frame = texture(640, 480)
     out = draw_detections(frame, Detections([[200, 0, 400, 100]], [0.5], [0]), CLASSES)
@@ -121,7 +132,8 @@ def test_video_has_every_frame_at_the_first_frames_even_size_in_rgb_order(tmp_pa
     red = np.zeros((75, 101, 3), np.uint8)
     red[..., 0] = 255
     frames = [red, texture(50, 75), save(tmp_path / "tall.png", np.full((200, 20, 3), 255, np.uint8))]
-    out = write_video(frames, tmp_path / "v" / "overlay.mp4", fps=2)
+    out, codec = write_video(frames, tmp_path / "v" / "overlay.mp4", fps=2)
+    assert codec.startswith(("avc1", "mp4v"))
 
     back = read_video(out)
     assert len(back) == 3
@@ -133,10 +145,18 @@ def test_video_has_every_frame_at_the_first_frames_even_size_in_rgb_order(tmp_pa
 
 
 def test_video_without_an_encoder_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(overlay, "FOURCC", "zzzz")
+    monkeypatch.setitem(overlay.CODECS, ".mp4", [("zzzz", "none")])
     with pytest.raises(VideoError, match="overlay.mp4"):
         write_video([texture(64, 48)], tmp_path / "overlay.mp4")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("suffix,codecs", [(".webm", ("VP90", "VP80")), (".avi", ("MJPG",))])
+def test_video_container_follows_the_suffix(suffix, codecs, tmp_path):
+    out, codec = write_video([texture(64, 48)] * 3, tmp_path / f"overlay{suffix}")
+    assert codec.startswith(codecs) and len(read_video(out)) == 3
+    with pytest.raises(VideoError, match="unknown video suffix"):
+        write_video([texture(64, 48)], tmp_path / "overlay.gif")
 
 
 def test_cli_overlay_draws_gallery_and_video_and_exits_1_for_a_missing_frame(tmp_path, capsys):

@@ -178,3 +178,12 @@ def test_refuses_classes_it_cannot_draw_and_a_full_output_folder(tmp_path):
     (tmp_path / "b" / "keep.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not empty"):
         generate_dataset(tmp_path / "b", n=1, seed=0, config=CONFIG)
+
+
+def test_preview_cells_take_the_frames_shape(tmp_path):
+    import cv2
+
+    generate_dataset(tmp_path / "square", n=2, seed=1, config=CONFIG, size=(64, 64), preview=True)
+    sheet = cv2.imread(str(tmp_path / "square" / "preview.png"))
+    assert sheet.shape == (400, 1600, 3)  # 4 square cells of 400 px: no side bars
+    assert (sheet[:, :400] == 32).all(axis=2).mean() < 0.05  # the frame fills its cell, bar a thin gap

@@ -9,7 +9,6 @@ prediction files may order their classes differently or name frames from another
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,7 +23,6 @@ from debris.detections import Detections
 from debris.infer.detector import Detector
 from debris.io.reader import DEFAULT_MAX_PIXELS, FrameError
 from debris.formats.run_folder import RunFolder
-from debris.formats.writers import read_frame_json
 
 MAX_NAMED = 5  # frame names quoted in a warning; the count says how many there are
 
@@ -35,6 +33,22 @@ class Predictions:
 
     detections: list[Detections]
     warnings: list[str] = field(default_factory=list)  # for the user: prediction frames ignored, and why
+    missing: list[int] = field(default_factory=list)  # ground-truth frames that no prediction file names
+
+    @property
+    def scored(self) -> bool:
+        """Whether the boxes carry confidences: files without them (YOLO txt without save_conf, COCO
+        without "score") read as score 1 on every box, which no detector gives every box it keeps."""
+        return any(bool((dets.scores != 1).any()) for dets in self.detections) or not any(len(d) for d in self.detections)
+
+    def missing_warning(self, gt: Sequence[ImageLabels], splits: int) -> str | None:
+        """The warning that ground-truth frames have no predictions, or None; hints at --split when most lack them."""
+        if not self.missing:
+            return None
+        hint = ("; most frames lack predictions: were they made on one split? evaluate it alone with --split NAME"
+                if 2 * len(self.missing) > len(gt) and splits > 1 else "")
+        return (f"{len(self.missing)} of {len(gt)} ground-truth frames have no predictions (no box predicted, or not "
+                f"labelled at all) and count as missed: {_some([gt[i].file_name for i in self.missing])}{hint}")
 
 
 def gt_frames(dataset: Dataset, split: str | None = None) -> list[ImageLabels]:
@@ -77,9 +91,7 @@ def read_predictions(
         return _pair(gt, classes, found_classes, frames, str(path))
     if RunFolder(path).coco.is_file():
         path = RunFolder(path).coco
-    elif RunFolder.holds_run(path):
-        return _pair(gt, classes, *_label_frames(RunFolder(path)), str(path))
-    elif path.is_dir() and not _is_dataset_folder(path):
+    elif path.is_dir() and not _is_dataset_folder(path) and not RunFolder.holds_run(path):
         return _yolo_txt(path, gt, classes)
     dataset = load_dataset(path)
     return _pair(gt, classes, dataset.classes, gt_frames(dataset), str(path))
@@ -153,13 +165,14 @@ def _pair(gt: Sequence[ImageLabels], classes: Sequence[str], found_classes: Sequ
     lookup = _class_lookup(found_classes, classes)
     pairs, warnings = match_names([frame.file_name for frame in gt], [frame.file_name for frame in found])
     detections = [Detections.empty() for _ in gt]
+    missing = sorted(set(range(len(gt))) - set(pairs.values()))
     for p, g in pairs.items():
         frame, truth = found[p], gt[g]
         if (frame.width, frame.height) != (truth.width, truth.height):
             raise DatasetError([Problem(source, frame.file_name, f"is {frame.width}x{frame.height} but the ground truth's "
                                         f"{truth.file_name} is {truth.width}x{truth.height}")])
         detections[g] = _remap(frame.labels, lookup, found_classes, classes, source)
-    return Predictions(detections, warnings)
+    return Predictions(detections, warnings, missing)
 
 
 def _class_lookup(found_classes: Sequence[str], classes: Sequence[str]) -> np.ndarray:
@@ -177,19 +190,6 @@ def _remap(dets: Detections, lookup: np.ndarray, found_classes: Sequence[str], c
         raise DatasetError([Problem(source, "classes", f"boxes of class {unknown} are predicted, but the ground truth's "
                                     f"classes are {list(classes)}")])
     return Detections(dets.xyxy, dets.scores, ids)
-
-
-def _label_frames(run: RunFolder) -> tuple[list[str], list[ImageLabels]]:
-    """The classes and frames of a `debris label` output folder, from run.json and its frame records."""
-    try:
-        classes = json.loads(run.run_json.read_text(encoding="utf-8"))["classes"]
-        frames = [read_frame_json(path) for path in run.records()]
-    except (ValueError, KeyError, TypeError) as e:
-        raise DatasetError([Problem(str(run.root), "label output", str(e))]) from None
-    for frame in frames:
-        if len(frame.labels) and frame.labels.class_ids.max() >= len(classes):
-            raise DatasetError([Problem(str(run.root), frame.file_name, f"has a class id past the {len(classes)} classes of run.json")])
-    return classes, frames
 
 
 def _yolo_txt(folder: Path, gt: Sequence[ImageLabels], classes: Sequence[str]) -> Predictions:
@@ -213,7 +213,7 @@ def _yolo_txt(folder: Path, gt: Sequence[ImageLabels], classes: Sequence[str]) -
     if problems:
         raise DatasetError(problems)
     predictions = _pair(gt, classes, found_classes, frames, str(folder))
-    return Predictions(predictions.detections, warnings)
+    return Predictions(predictions.detections, warnings, predictions.missing)
 
 
 def _is_dataset_folder(folder: Path) -> bool:

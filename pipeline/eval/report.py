@@ -27,6 +27,8 @@ from debris.io.files import write_bytes_atomic, write_text_atomic
 from debris.eval.metrics import AlarmRate, confusion_matrix, false_alarms, unmatched_predictions
 
 BACKGROUND = "background"  # the confusion matrix's extra row and column: no box there
+LINE_STYLES = ["-", "--", "-.", ":"]
+MARKERS = ["o", "s", "^", "D", "v", "x"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,10 @@ class Report:
         """The COCO table, the two alarm rates and the confusion matrix, for a terminal."""
         conf, iou = self.settings["conf"], self.settings["iou"]
         lines = [self.evaluation.table(), ""]
-        lines.append(f"false alarms per MP (frames without ground truth, score >= {conf}): {_rate(self.false_alarms)}")
-        lines.append(f"unmatched predictions per MP (all frames, score >= {conf}; the matrix's background row): "
-                     f"{_rate(self.unmatched)}")
+        lines.append(f"false alarms per MP (frames with predictions and without ground truth, score >= {conf}): "
+                     f"{_rate(self.false_alarms)}")
+        lines.append(f"unmatched predictions per MP (frames with predictions, score >= {conf}; the matrix's background "
+                     f"row): {_rate(self.unmatched)}")
         lines += ["", f"confusion matrix at score >= {conf}, IoU >= {iou} (rows: true class, columns: predicted class)"]
         names = [*self.classes, BACKGROUND]
         width = max(map(len, names)) + 2
@@ -66,10 +69,11 @@ class Report:
             "settings": self.settings,
             "stats": {name: _number(v) for name, v in self.evaluation.stats.items()},
             "per_class": {name: {k: _number(v) for k, v in c.items()} for name, c in self.evaluation.per_class.items()},
-            "false_alarms_per_mp": _alarms(self.false_alarms, "boxes scoring >= conf on frames without ground truth, "
-                                           "per megapixel of those frames; null when every frame has ground truth"),
+            "false_alarms_per_mp": _alarms(self.false_alarms, "boxes scoring >= conf on frames with predictions and "
+                                           "without ground truth, per megapixel of those frames; null when there are none"),
             "unmatched_predictions_per_mp": _alarms(self.unmatched, "boxes scoring >= conf that match no ground-truth "
-                                                    "box (the confusion matrix's background row), per megapixel of all frames"),
+                                                    "box (the confusion matrix's background row), per megapixel of the "
+                                                    "frames with predictions"),
             "confusion_matrix": {"conf": self.settings["conf"], "iou": self.settings["iou"], "rows": names, "columns": names,
                                  "counts": self.confusion.tolist()},
             "pr_curves": {"iou": 0.5, "recall": np.round(RECALLS, 2).tolist(), "precision": pr50},
@@ -80,13 +84,21 @@ class Report:
 def build_report(
     gt: Sequence[ImageLabels], predictions: Sequence[Detections], classes: Sequence[str], conf: float,
     iou: float = 0.5, max_dets: int = 100, settings: dict[str, Any] | None = None, warnings: Sequence[str] = (),
+    missing: Sequence[int] = (),
 ) -> Report:
-    """Evaluate predictions[i] against gt[i] (class ids indexing `classes`); settings: extra entries for report.json."""
+    """Evaluate predictions[i] against gt[i] (class ids indexing `classes`); settings: extra entries for report.json.
+
+    missing: indices of the frames no prediction file names. COCO counts their boxes as missed;
+    the alarm rates leave them out, as no model looked at them.
+    """
     matrix = confusion_matrix(gt, predictions, len(classes), conf, iou)
+    seen = [i for i in range(len(gt)) if i not in set(missing)]
+    seen_gt, seen_predictions = [gt[i] for i in seen], [predictions[i] for i in seen]
     return Report(
-        list(classes), evaluate(gt, predictions, classes, max_dets), matrix, false_alarms(gt, predictions, conf),
-        unmatched_predictions(gt, matrix),
-        {**(settings or {}), "conf": conf, "iou": iou, "max_dets": max_dets, "frames": len(gt)}, list(warnings),
+        list(classes), evaluate(gt, predictions, classes, max_dets), matrix,
+        false_alarms(seen_gt, seen_predictions, conf), unmatched_predictions(seen_gt, matrix),
+        {**(settings or {}), "conf": conf, "iou": iou, "max_dets": max_dets, "frames": len(gt),
+         "frames_without_predictions": [gt[i].file_name for i in missing]}, list(warnings),
     )
 
 
@@ -105,9 +117,11 @@ def pr_figure(report: Report) -> Figure:
     fig = Figure(figsize=(9, 5.5))
     ax = fig.subplots()
     measured = [k for k, row in enumerate(report.evaluation.pr50) if not (row == MISSING).all()]
-    for k in measured:
+    for n, k in enumerate(measured):
         c = report.evaluation.per_class[report.classes[k]]
-        ax.plot(RECALLS, report.evaluation.pr50[k], linewidth=1.5,
+        # a style and marker per class, markers at staggered recalls: curves that coincide stay visible
+        ax.plot(RECALLS, report.evaluation.pr50[k], linewidth=1.5, linestyle=LINE_STYLES[n % len(LINE_STYLES)],
+                marker=MARKERS[n % len(MARKERS)], markevery=(n * 3 % 10, 10), markersize=6,
                 label=f"{report.classes[k]}: AP50 {c['AP50']:.3f} ({_count(c['n_gt'], 'box')})")
     if measured:
         ax.plot(RECALLS, report.evaluation.pr50[measured].mean(axis=0), color="black", linewidth=3,

@@ -11,26 +11,32 @@ and meet the file formats only there.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from debris.formats import coco, labelstudio, yolo
+from debris.formats.run_folder import RunFolder
+from debris.formats.writers import read_frame_json
 from debris.io.files import write_bytes_atomic
 from debris.labels import SPLITS, Dataset, DatasetError, ImageLabels, Problem
+
 
 def read_dataset(
     path: str | Path, images: str | Path | None = None, classes: list[str] | None = None
 ) -> tuple[Dataset, list[Problem]]:
     """Read a data set, skipping every invalid entry and reporting it. Never decodes an image.
 
-    path: a COCO .json file (one split: its name if that is train/val/test, else train);
+    path: a `debris label` run folder (one split, train: every frame record, with its scores);
+          a COCO .json file (one split: its name if that is train/val/test, else train);
           a Label Studio JSON or JSON_MIN export (a .json whose top level is a list of tasks;
           one split, named as a COCO file's);
           a YOLO data.yaml (or .yml), or a folder holding data.yaml;
           a folder holding COCO train.json / val.json / test.json (what save_dataset writes).
-    images: COCO and Label Studio: the folder to find the images under, by path or base name
+    images: a label run (or a file in one): the frames' folder (default: the one run.json records);
+            COCO and Label Studio: the folder to find the images under, by path or base name
             (default: file_names relative to the JSON's folder for COCO, the export's folder for
             Label Studio); the data set's root becomes this folder.
     classes: Label Studio: the class list to keep when it holds every label used (our config's).
@@ -39,6 +45,16 @@ def read_dataset(
     """
     path = Path(path)
     images = Path(images) if images is not None else None
+    if RunFolder.holds_run(path):
+        return _read_run(RunFolder(path), images)
+    dataset, problems = _read_file(path, images, classes)
+    run = RunFolder(path.parent)
+    if images is None and RunFolder.holds_run(run.root) and run.images() is not None:
+        dataset.root = run.images()  # a label run's files name frames relative to the frames' folder, not the run's
+    return dataset, problems
+
+
+def _read_file(path: Path, images: Path | None, classes: list[str] | None) -> tuple[Dataset, list[Problem]]:
     if path.is_dir() and (path / "data.yaml").is_file():
         path = path / "data.yaml"
     if path.suffix.lower() in (".yaml", ".yml"):
@@ -57,8 +73,8 @@ def read_dataset(
     if files:
         return _read_coco_files(files, path, images)
     reason = "no such file or folder" if not path.exists() else (
-        "not a data set: expected a COCO .json, a YOLO data.yaml, or a folder holding data.yaml "
-        "or COCO train/val/test.json files"
+        "not a data set: expected a COCO .json, a YOLO data.yaml, a folder holding data.yaml "
+        "or COCO train/val/test.json files, or a `debris label` run folder"
     )
     return Dataset(path, [], {}), [Problem(str(path), "file", reason)]
 
@@ -113,6 +129,19 @@ def _read_coco_files(files: dict[str, Path], root: Path, images_dir: Path | None
             continue
         dataset.splits[split] = images
     return dataset, problems
+
+
+def _read_run(run: RunFolder, images: Path | None) -> tuple[Dataset, list[Problem]]:
+    """A label run's frame records as one split; file names are relative to the frames' folder."""
+    root = images or run.images() or run.root
+    try:
+        classes = json.loads(run.run_json.read_text(encoding="utf-8"))["classes"]
+        frames = [read_frame_json(path) for path in run.records()]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return Dataset(root, [], {}), [Problem(str(run.root), "label output", str(e))]
+    problems = [Problem(str(run.root), frame.file_name, f"has a class id past the {len(classes)} classes of run.json")
+                for frame in frames if len(frame.labels) and frame.labels.class_ids.max() >= len(classes)]
+    return Dataset(root, classes, {"train": frames}), problems
 
 
 def _save_problems(ds: Dataset, out_dir: Path) -> list[Problem]:

@@ -1,7 +1,8 @@
 """The folder a `debris label` run writes: the one place its layout is spelled out.
 
     OUT/
-      run.json                      model and settings; a resumed run must match them
+      run.json                      model, settings and outputs (a resumed run must match them), and
+                                    "images": the folder the frame names are relative to
       frames/<name>.json            one per labelled frame: file_name, width, height, detections
       labels/<name>.txt             YOLO txt (class cx cy w h [conf]), with classes.txt beside
       predictions.coco.json         COCO data set with a score on every box (CVAT: COCO 1.0 import)
@@ -11,11 +12,13 @@
       errors.csv                    frames that could not be read, and why (header only when none)
 
 <name> is the frame's path relative to the folder holding all the frames of the run, sub-folders
-kept. Labelling (debris.infer.label) writes it; evaluation (debris.eval.inputs) reads it.
+kept. Labelling (debris.infer.label) writes it; load_dataset reads it as a data set (overlay, convert,
+check, eval --pred), finding the frames through run.json's "images".
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -52,6 +55,14 @@ class RunFolder:
     @property
     def labelstudio(self) -> Path:
         return self.root / "predictions.labelstudio.json"
+
+    def images(self) -> Path | None:
+        """The folder the frame names are relative to, as run.json records it (None in runs made before it did)."""
+        try:
+            folder = json.loads(self.run_json.read_text(encoding="utf-8")).get("images")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return Path(folder) if isinstance(folder, str) else None
 
     def record(self, name: str) -> Path:
         """The frame's JSON: its result, and the mark that it is done."""

@@ -57,9 +57,13 @@ def frame_names(paths: list[Path]) -> list[str]:
     """
     if not paths:
         return []
-    resolved = [p.resolve() for p in paths]
-    root = Path(os.path.commonpath([p.parent for p in resolved]))
-    return [p.relative_to(root).as_posix() for p in resolved]
+    root = frames_root(paths)
+    return [p.resolve().relative_to(root).as_posix() for p in paths]
+
+
+def frames_root(paths: list[Path]) -> Path:
+    """The folder holding all the frames, that frame_names are relative to."""
+    return Path(os.path.commonpath([p.resolve().parent for p in paths]))
 
 
 def label_frames(
@@ -78,7 +82,7 @@ def label_frames(
         other = stems.setdefault(with_suffix(name, ""), path)
         if other != path:  # a.png and a.jpg would share frames/a.json, labels/a.txt and overlays/a.jpg
             raise ConfigError(f"{other} and {path} differ only in their suffix; their outputs would overwrite each other")
-    _start_run(run, detector, resume)
+    _start_run(run, detector, resume, save_overlays, frames_root(paths) if paths else None)
     done = {name for name in names if run.record(name).exists()} if resume else set()
     todo = [(path, name) for path, name in zip(paths, names) if name not in done]
     read = (lambda p: read_frame(p, max_pixels)) if max_pixels else read_frame
@@ -123,18 +127,29 @@ def _read_ahead(pool: ThreadPoolExecutor, items: list[tuple[Path, str]], read, a
         yield pending.popleft()
 
 
-def _start_run(run: RunFolder, detector: Detector, resume: bool) -> None:
-    """Write run.json, or check it against this run's when resuming: one folder, one model and setting."""
+def _start_run(run: RunFolder, detector: Detector, resume: bool, save_overlays: bool, images: Path | None) -> None:
+    """Write run.json, or check it against this run's when resuming: one folder, one model and set of outputs.
+
+    A resumed run must make the same outputs: frames done before would lack a per-frame output
+    added now (overlays, YOLO txt), so a change is refused, naming what changed.
+    """
     record = {"model": detector.version, "classes": detector.classes, "preprocess": stage_records(detector.stages),
-              "settings": detector.settings.model_dump(mode="json")}
-    text = json.dumps(record, indent=1) + "\n"
+              "settings": detector.settings.model_dump(mode="json"), "save_overlays": save_overlays}
     if run.run_json.exists():
         if not resume:
             raise ConfigError(f"{run.root}: holds a labelling run already; pass --resume to continue it, or choose another folder")
-        if run.run_json.read_text() != text:
-            raise ConfigError(f"{run.root}: was labelled with another model or settings ({run.run_json}); "
-                              "resume with the same ones, or choose another folder")
-    write_text_atomic(run.run_json, text)
+        before = json.loads(run.run_json.read_text(encoding="utf-8"))
+        pairs = [(key, before.get(key, False), record[key]) for key in record if key != "settings"]
+        pairs += [(f"label.{key}", before.get("settings", {}).get(key), value) for key, value in record["settings"].items()
+                  if key != "workers"]  # decoding threads change the speed, not the outputs
+        changed = [f"{key} (run: {was}, now: {now})" for key, was, now in pairs if was != now]
+        if changed:
+            hint = ("; to draw overlays of a run made without them: debris overlay RUN"
+                    if save_overlays and not before.get("save_overlays", False) else "")
+            raise ConfigError(f"{run.root}: --resume needs the run's own model and outputs, and these differ: "
+                              f"{'; '.join(changed)}; resume with the run's, or choose another folder{hint}")
+    record["images"] = str(images) if images else None  # where overlay, convert and eval find the frames
+    write_text_atomic(run.run_json, json.dumps(record, indent=1) + "\n")
 
 
 def _write_errors(path: Path, failed: list[tuple[str, str]]) -> None:

@@ -75,6 +75,11 @@ class Checkpoint:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"{path}: no such checkpoint file")
+        with path.open("rb") as f:
+            head = f.read(4)
+        if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip, torch before 1.6 a pickle
+            raise CheckpointError(f"{path}: not a debris checkpoint, nor any PyTorch file; give a .pt file that "
+                                  "`debris train` wrote (RUN/best.pt)")
         try:
             content = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage

@@ -174,10 +174,11 @@ def list_frames(sources: Sequence[str | Path], recursive: bool = False) -> list[
     occurrence). Paths named in list files are not checked: read_frame reports missing ones,
     so one bad entry does not stop a batch.
     """
-    found: dict[Path, None] = {}  # an ordered set
+    found: dict[Path, Path] = {}  # resolved path -> first spelling: a folder and one of its files name it twice
     for source in sources:
-        found.update(dict.fromkeys(_expand(source, recursive)))
-    return list(found)
+        for path in _expand(source, recursive):
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
 
 
 def _expand(source: str | Path, recursive: bool) -> list[Path]:

@@ -3,7 +3,9 @@
 Frames go through the same reader and preprocessing stages as labelling, then augmentation, then
 the detector and its loss. AdamW with linear warm-up and cosine decay; an EMA of the weights is
 what gets evaluated (COCO mAP, pycocotools) and saved. Every epoch writes `last.pt` (everything to
-resume), `best.pt` when val mAP50-95 improves, a row of `metrics.csv` and `results.png`. The data
+resume), `best.pt` when val mAP50-95 improves (always after the first epoch), a row of `metrics.csv`
+and `results.png`. A data set without val frames, or without a single box, is refused before
+training: best.pt is chosen by val mAP, and a detector cannot learn from no examples. The data
 order and every augmentation are drawn from (seed, epoch, frame), so a resumed run repeats the
 uninterrupted one exactly (bit for bit on CPU in deterministic mode); that is also why no RNG
 state needs saving: nothing random is drawn from a global generator after the model's init.
@@ -141,7 +143,7 @@ class Run:
 
     epochs: int  # planned epochs: train.epochs, or fewer to fit train.time_limit
     epoch: int = 0  # epochs completed
-    best: float = -1.0  # best val mAP50-95 so far
+    best: float = -math.inf  # best val mAP50-95 so far (-1 when the val frames hold no boxes)
     stale: int = 0  # epochs since the best
     seconds: float = 0.0  # wall clock spent in completed epochs
 
@@ -170,15 +172,23 @@ def class_weights(config: Config, dataset: Dataset, images: list[ImageLabels], e
 
 
 def split_data(dataset: Dataset) -> tuple[list[ImageLabels], list[ImageLabels]]:
-    """(train, val) frames: the data set's own val split, else every 10th training frame (of fewer than 10, the last)."""
+    """(train, val) frames: the data set's own val split, else every 10th training frame (of fewer than 10, the last).
+
+    ConfigError when no training frame holds a box.
+    """
     train = dataset.splits.get("train", [])
     if not train:
         raise ConfigError(f"{dataset.root}: the data set has no train split")
     if dataset.splits.get("val"):
-        return train, dataset.splits["val"]
-    if len(train) < 10:  # still one frame to validate on: without one no epoch scores, and no best.pt is written
-        return train[:-1], train[-1:]
-    return [im for i, im in enumerate(train) if i % 10 != 9], train[9::10]
+        val = dataset.splits["val"]
+    elif len(train) < 10:  # still one frame to validate on: without one no epoch scores, and no best.pt is written
+        train, val = train[:-1], train[-1:]
+    else:
+        train, val = [im for i, im in enumerate(train) if i % 10 != 9], train[9::10]
+    if not any(len(im.labels) for im in train):
+        raise ConfigError(f"{dataset.root}: the {len(train)} training frames hold no boxes at all; a detector learns "
+                          "from labelled examples (`debris check` counts them)")
+    return train, val
 
 
 def validate(model: DetectorNet, root: Path, images: list[ImageLabels], classes: list[str], config: Config) -> Evaluation:
@@ -189,11 +199,15 @@ def validate(model: DetectorNet, root: Path, images: list[ImageLabels], classes:
     return evaluate(images, predictions, classes, max_dets=config.train.max_det)
 
 
-def train(config: Config, data: str | Path, out: str | Path, resume: bool = False, weights: str | Path | None = None) -> Path:
+def train(config: Config, data: str | Path, out: str | Path, resume: bool = False, weights: str | Path | None = None,
+          images: str | Path | None = None) -> Path:
     """Train on the COCO/YOLO data set at `data`; write the run into `out`; return the best checkpoint.
 
     weights: a checkpoint to start from (fine-tuning; debris.train.finetune), else random weights.
     Its network width and preprocessing stages replace the config's: the weights were trained with them.
+    images: the folder the data set's frames are under (load_dataset's `images`).
+    resume: continue the run in `out`; a train.epochs other than the run's extends (or ends) it there.
+    A run resumed when it has finished says so and trains nothing.
     """
     out = Path(out)
     parent = None
@@ -216,7 +230,7 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         # the val frames come from the same generator: their class counts stand in for the training frames'
         train_images, val_images = dataset.splits["val"], dataset.splits["val"]
     else:
-        dataset = load_dataset(data)
+        dataset = load_dataset(data, images)
         if tc.synth_mix:
             dataset = engine_classes(dataset, config)
         train_images, val_images = split_data(dataset)
@@ -258,6 +272,17 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         run.__dict__.update(state["run"])  # in place: lr_factor reads this object
+        if tc.epochs != last.train_args["train"]["epochs"]:  # train.epochs=N with --resume: a longer (or shorter) plan
+            if tc.epochs <= run.epoch:
+                raise ConfigError(f"{out}: has trained {run.epoch} epochs already; train.epochs={tc.epochs} would not "
+                                  "extend it")
+            # the cosine decay stretches to the new end; patience counts afresh, as the user asked for more
+            run.epochs, run.stale = tc.epochs, 0
+        if run.epoch >= run.epochs or run.stale >= tc.patience:
+            why = f"stopped early, no better val mAP50-95 for {run.stale} epochs" if run.epoch < run.epochs else "done"
+            tqdm.write(f"{out}: the run has finished ({run.epoch} of {run.epochs} epochs, {why}); nothing to resume. "
+                       f"To train on: debris train --resume --out {out} train.epochs={run.epoch + 10}")
+            return out / "best.pt"
         _keep_rows(out / "metrics.csv", run.epoch)
     else:
         if (out / "last.pt").exists():
@@ -352,6 +377,8 @@ def plot_metrics(csv_path: Path, png_path: Path) -> None:
     matplotlib.use("Agg")  # no display on a training server
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import MaxNLocator
+
     rows = list(csv.DictReader(csv_path.open()))
     epochs = [int(r["epoch"]) for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -363,6 +390,7 @@ def plot_metrics(csv_path: Path, png_path: Path) -> None:
     right.legend()
     for ax in (left, right):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 0.5 ticks on short runs
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)

@@ -27,7 +27,8 @@ def draw_detections(image: np.ndarray, detections: Detections, class_names: Sequ
     Line width and text size scale with the frame's shorter side, so a label is the same share of
     the frame on a 640x480 nav frame and a 4208x3120 one. Each label sits on a filled patch of the
     box's colour, above the box, or inside its top edge when the box touches the top of the frame,
-    and is shifted left to stay inside the frame.
+    and is shifted left to stay inside the frame. Boxes are drawn from the lowest score up, so where
+    labels overlap the best one is on top.
     """
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
     height, width = out.shape[:2]
@@ -40,7 +41,9 @@ def draw_detections(image: np.ndarray, detections: Detections, class_names: Sequ
     # one text height for every label (underscores and descenders included), so labels line up
     (_, text_h), descent = cv2.getTextSize("Agjpq_", FONT, font_scale, weight)
     label_h = text_h + descent + 2 * pad
-    for (x1, y1, x2, y2), score, class_id in zip(detections.xyxy, detections.scores, detections.class_ids):
+    order = np.argsort(detections.scores, kind="stable")  # lowest score first: the best label is drawn last, on top
+    for (x1, y1, x2, y2), score, class_id in zip(detections.xyxy[order], detections.scores[order],
+                                                 detections.class_ids[order]):
         colour = class_colour(int(class_id))
         p1, p2 = (int(math.floor(x1)), int(math.floor(y1))), (int(math.ceil(x2)) - 1, int(math.ceil(y2)) - 1)
         cv2.rectangle(out, p1, p2, colour, line, cv2.LINE_AA)

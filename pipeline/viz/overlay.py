@@ -7,7 +7,9 @@ written atomically: an interrupted run leaves whole files or none.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,16 +23,28 @@ from debris.errors import UserError
 from debris.labels import ImageLabels
 from debris.detections import Detections
 from debris.viz.draw import contact_sheet, draw_detections
-from debris.io.files import write_bytes_atomic
+from debris.io.files import FILE_MODE, write_bytes_atomic
 from debris.io.reader import FrameError, read_frame
 
 JPEG_QUALITY = 90
-FOURCC = "mp4v"  # MPEG-4 Part 2: encoded by the FFmpeg inside every opencv-python wheel, no extra codec needed
+# A video's codecs by its file's suffix, best first: (FourCC, what the user gets). The FFmpeg inside the
+# opencv-python wheels is an LGPL build without libx264 or OpenH264, so H.264 (avc1) opens only where
+# OpenCV was built with an H.264 encoder (or finds a hardware one); VP9 in WebM is what every wheel
+# writes that browsers play. mp4v (MPEG-4 Part 2) plays in VLC and ffmpeg, not in browsers.
+BROWSERS = "plays in browsers"
+CODECS: dict[str, list[tuple[str, str]]] = {
+    ".webm": [("VP90", f"VP9, {BROWSERS}"), ("VP80", f"VP8, {BROWSERS}")],
+    ".mp4": [("avc1", f"H.264, {BROWSERS}"), ("mp4v", "MPEG-4 Part 2 (this OpenCV has no H.264 encoder): browsers do "
+                                                       "not play it, VLC does; name a .webm for VP9")],
+    ".mov": [("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2 (this OpenCV has no H.264 encoder)")],
+    ".mkv": [("VP90", "VP9"), ("mp4v", "MPEG-4 Part 2")],
+    ".avi": [("MJPG", "Motion JPEG")],
+}
 GAP = 4  # pixels contact_sheet leaves around each image in its cell
 
 
 class VideoError(UserError):
-    """A video that cannot be written (no encoder for FOURCC, or the file cannot be created)."""
+    """A video that cannot be written (an unknown suffix, no encoder for it, or the file cannot be created)."""
 
 
 @dataclass
@@ -98,42 +112,71 @@ def write_gallery(
     return Path(out_png)
 
 
-def write_video(frames: Sequence[Path | np.ndarray], out_mp4: Path, fps: float = 2.0) -> Path:
-    """An MPEG-4 (mp4v) video of `frames` in order: image files, or (H, W, 3) uint8 RGB arrays.
+def write_video(frames: Sequence[Path | np.ndarray], out: Path, fps: float = 2.0) -> tuple[Path, str]:
+    """A video of `frames` in order (image files, or (H, W, 3) uint8 RGB arrays); returns (path, its codec).
 
-    Its size is the first frame's, rounded down to even dimensions (what the encoder's chroma
-    subsampling needs); every other frame is letterboxed into it with its aspect ratio kept.
-    Raises VideoError naming the file when no writer can be opened, ValueError with no frames.
+    The container follows the suffix (.webm, .mp4, .mov, .mkv, .avi) and the codec is the best of
+    CODECS[suffix] this OpenCV can encode. Its size is the first frame's, rounded down to even
+    dimensions (what the encoder's chroma subsampling needs); every other frame is letterboxed into
+    it with its aspect ratio kept. Raises VideoError naming the file for an unknown suffix or when no
+    writer can be opened, ValueError with no frames.
     """
     if not frames:
-        raise ValueError(f"{out_mp4}: no frames to write")
-    out_mp4 = Path(out_mp4)
-    out_mp4.parent.mkdir(parents=True, exist_ok=True)
-    # OpenCV picks the container from the suffix, so the temporary file must end in .mp4 too
-    fd, tmp = tempfile.mkstemp(dir=out_mp4.parent, prefix=f".{out_mp4.name}.", suffix=".mp4")
+        raise ValueError(f"{out}: no frames to write")
+    out = Path(out)
+    codecs = CODECS.get(out.suffix.lower())
+    if codecs is None:
+        raise VideoError(f"{out}: unknown video suffix; name a {', '.join(CODECS)} file (.webm plays in browsers)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # OpenCV picks the container from the suffix, so the temporary file must end in it too
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
     os.close(fd)
-    writer = None
+    writer, codec = None, ""
     try:
         for f in frames:
             rgb = f if isinstance(f, np.ndarray) else read_frame(f).image
             if writer is None:
                 size = (rgb.shape[1] // 2 * 2, rgb.shape[0] // 2 * 2)
-                writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*FOURCC), fps, size)
-                if not writer.isOpened():
-                    raise VideoError(
-                        f"{out_mp4}: cannot write {FOURCC} video at {size[0]}x{size[1]} "
-                        "(no such encoder in this OpenCV build, or the folder is not writable)"
-                    )
+                writer, codec = _open_writer(tmp, codecs, fps, size)
+                if writer is None:
+                    raise VideoError(f"{out}: cannot write {' or '.join(c for c, _ in codecs)} video at {size[0]}x{size[1]} "
+                                     "(no such encoder in this OpenCV build, or the folder is not writable)")
             # OpenCV writes BGR
             writer.write(cv2.cvtColor(_letterbox(rgb, size), cv2.COLOR_RGB2BGR))
         writer.release()
-        os.replace(tmp, out_mp4)
+        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would ignore the umask
+        os.replace(tmp, out)
     except BaseException:
         if writer is not None:
             writer.release()
         Path(tmp).unlink(missing_ok=True)
         raise
-    return out_mp4
+    return out, codec
+
+
+def _open_writer(path: str, codecs: list[tuple[str, str]], fps: float, size: tuple[int, int]):
+    """(an open cv2.VideoWriter, "FOURCC: what it is") with the first codec that opens, else (None, "")."""
+    for fourcc, what in codecs:
+        with _quiet_stderr():  # FFmpeg and OpenCV print why a codec is missing, or that WebM has no FourCC tags
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, size)
+        if writer.isOpened():
+            return writer, f"{fourcc}: {what}"
+        writer.release()
+    return None, ""
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C libraries write there directly, past sys.stderr) for the block."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _resize(image: np.ndarray, scale: float) -> np.ndarray:
