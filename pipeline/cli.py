@@ -4,7 +4,7 @@ Exit codes: 0 success; 1 the command ran and found problems (e.g. `debris check`
 2 bad usage, a bad config or an input that cannot be read at all.
 
 Each command imports what it needs when it runs: `debris --help`, `info`, `check` and `convert`
-never import torch, whose import alone takes seconds.
+never import torch, whose import alone takes seconds, nor does `label --model X.onnx` (onnxruntime).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import os
 import platform
 import sys
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Sequence
 
@@ -27,10 +27,10 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    packages = ["debris", "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-image", "pydantic"]
+    packages = ["debris", "torch", "torchvision", "onnxruntime", "numpy", "opencv-python-headless", "scikit-image", "pydantic"]
     weights = DEFAULT_WEIGHTS
     rows = [("python", f"{platform.python_version()} ({sys.executable})")]
-    rows += [(name, version(name)) for name in packages]
+    rows += [(name, _version(name)) for name in packages]
     rows += [
         ("cpu cores", f"{os.cpu_count()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"),
         ("configs", f"{CONFIG_DIR} ({', '.join(sorted(p.name for p in CONFIG_DIR.glob('*.yaml')))})"),
@@ -39,6 +39,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key, value in rows:
         print(f"{key:<24}{value}")
     return EXIT_OK
+
+
+def _version(package: str) -> str:
+    """The installed version, or why there is none: an onnx install has no torch, a full one may lack onnxruntime."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
