@@ -158,3 +158,16 @@ def test_int8_export_loads_and_labels(tmp_path):
     assert detector.classes == Detector.load(tmp_path / "debris-int8-fp32.onnx").classes
     dets = detector.predict(SAMPLES / "nav_000001.png")
     assert np.isfinite(dets.xyxy).all()
+
+
+def test_tampered_metadata_is_refused_by_name(onnx_path, tmp_path):
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    for entry in model.metadata_props:
+        if entry.key == "strides":
+            entry.value = json.dumps(["8"])
+    tampered = tmp_path / "tampered.onnx"
+    onnx.save(model, str(tampered))
+    with pytest.raises(OnnxModelError, match="tampered.onnx: broken debris metadata: strides"):
+        Detector.load(tampered)

@@ -58,7 +58,8 @@ class OnnxNet:
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for a broken or foreign file
-            raise OnnxModelError(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+            first_line = (str(e).splitlines() or [""])[0][:200]
+            raise OnnxModelError(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {first_line})") from None
         return cls(session, read_metadata(path, session.get_modelmeta().custom_metadata_map))
 
 
@@ -72,4 +73,14 @@ def read_metadata(path: Path, props: dict[str, str]) -> dict[str, Any]:
         raise OnnxModelError(f"{path}: broken debris metadata ({type(e).__name__}: {e})") from None
     if meta["version"] != VERSION:
         raise OnnxModelError(f"{path}: debris ONNX version {meta['version']!r}; this debris reads version {VERSION}: re-export it")
+    # what Detector.load builds from: wrong types here would fail later, far from the file's name
+    checks = {"classes": _list_of(meta["classes"], str), "strides": _list_of(meta["strides"], int) and meta["strides"] != [],
+              "preprocess": _list_of(meta["preprocess"], dict), "epoch": meta["epoch"] is None or type(meta["epoch"]) is int}
+    bad = [key for key, ok in checks.items() if not ok]
+    if bad:
+        raise OnnxModelError(f"{path}: broken debris metadata: {', '.join(f'{k}={meta[k]!r}' for k in bad)}")
     return meta
+
+
+def _list_of(value: Any, kind: type) -> bool:
+    return isinstance(value, list) and all(type(v) is kind for v in value)
