@@ -94,10 +94,10 @@ def class_ids(wanted: list[str | int] | None, classes: list[str]) -> tuple[int, 
 class Detector:
     """A trained network with every step around it; `detector(image)` runs them all.
 
-    stages: preprocessing recorded in the checkpoint; net: a torch DetectorNet or an OnnxNet; tiler, decoder, merger: from the label settings;
-    classes: class id i is classes[i]; settings: the label settings the parts were built from (a
-    labelling run records them); version: what produced the boxes (checkpoint file and epoch),
-    written as Label Studio's model_version.
+    stages: preprocessing recorded in the checkpoint (or the .onnx file); net: a torch DetectorNet or
+    an OnnxNet; tiler, decoder, merger: from the label settings; classes: class id i is classes[i];
+    settings: the label settings the parts were built from (a labelling run records them); version:
+    what produced the boxes (model file and epoch), written as Label Studio's model_version.
     """
 
     stages: list[Stage]
