@@ -130,12 +130,13 @@ import sys, json, importlib.metadata as md
 from debris.cli import main
 code = main(["label", {str(SAMPLES)!r}, "--model", {str(onnx_path)!r}, "--out", {str(tmp_path / 'out')!r}])
 dists = md.packages_distributions()
-print(json.dumps({{"code": code, "dists": sorted({{d.lower() for m in list(sys.modules) for d in dists.get(m.split('.')[0], [])}})}}))
+print(json.dumps({{"code": code, "torch": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")), "dists": sorted({{d.lower() for m in list(sys.modules) for d in dists.get(m.split('.')[0], [])}})}}))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy(), timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] == 0
+    assert report["torch"] == []
     assert "torch" in left_out and "torchvision" in left_out
     assert sorted(set(report["dists"]) & left_out) == []
     records = sorted((tmp_path / "out" / "frames").glob("*.json"))
