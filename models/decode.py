@@ -1,7 +1,8 @@
 """Raw detector output -> boxes, scores and class ids per image.
 
-The box encoding lives here (`boxes`) and nowhere else: the loss decodes its predictions with
-the same function, so training and inference cannot drift apart.
+The box encoding lives here (`boxes`) and in its numpy twin models/decode_np.py, which the
+onnxruntime backend uses and tests/test_onnx.py holds equal to it: the loss decodes its
+predictions with the same function, so training and inference cannot drift apart.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
-# exp() of a larger log-size would be > e^8 strides (~24,000 px at stride 8); clamping keeps an
-# untrained or diverging head from producing inf boxes, whose IoU and NMS would be NaN.
-MAX_LOG_SIZE = 8.0
-PRE_NMS_TOPK = 1000  # candidates per image kept for NMS; more only costs time
+# defined beside the numpy decoding, which must use the same ones (onnxruntime backend)
+from debris.models.decode_np import MAX_LOG_SIZE, PRE_NMS_TOPK
 
 
 def boxes(raw_boxes: Tensor, points: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ A user's mistake is one line naming the file or key and what to do; `--debug` (o
 shows the traceback instead.
 
 Each command imports what it needs when it runs: `debris --help`, `info`, `check` and `convert`
-never import torch, whose import alone takes seconds.
+never import torch, whose import alone takes seconds, nor does `label --model X.onnx` (onnxruntime).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import platform
 import re
 import shlex
 import sys
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Sequence
 
@@ -34,10 +34,10 @@ SECTION = {"check": "reader", "synth": "synth", "train": "train", "label": "labe
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    packages = ["debris", "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-image", "pydantic"]
+    packages = ["debris", "torch", "torchvision", "onnxruntime", "numpy", "opencv-python-headless", "scikit-image", "pydantic"]
     weights = DEFAULT_WEIGHTS
     rows = [("python", f"{platform.python_version()} ({sys.executable})")]
-    rows += [(name, version(name)) for name in packages]
+    rows += [(name, _version(name)) for name in packages]
     rows += [
         ("cpu cores", f"{os.cpu_count()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"),
         ("configs", f"{CONFIG_DIR} ({', '.join(sorted(p.name for p in CONFIG_DIR.glob('*.yaml')))})"),
@@ -46,6 +46,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     for key, value in rows:
         print(f"{key:<24}{value}")
     return EXIT_OK
+
+
+def _version(package: str) -> str:
+    """The installed version, or why there is none: an onnx install has no torch, a full one may lack onnxruntime."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -219,6 +227,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from debris.infer.export import export_onnx, quantize_int8
+
+    if args.int8 and not args.data:
+        raise ConfigError("--int8 calibrates on frames of a data set: give --data DATASET")
+    model = Path(args.model) if args.model else DEFAULT_WEIGHTS
+    out = Path(args.out) if args.out else model.with_suffix(".onnx")
+    config = load_config(args.config, [])
+    if args.int8:  # the fp32 file is the quantiser's input, and worth keeping beside the int8 one for comparison
+        fp32 = export_onnx(model, out.with_name(out.stem + "-fp32.onnx"), config.label)
+        print(f"wrote {fp32}")
+        out = quantize_int8(fp32, out, args.data, config.label)
+    else:
+        out = export_onnx(model, out, config.label)
+    print(f"wrote {out}; label with: debris label FRAMES --model {out} --out DIR")
+    return EXIT_OK
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from debris.eval.review import rank_frames, read_run, write_review
 
@@ -356,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label settings (conf=0.4 iou=0.5 classes=[debris] max_det=100 tile=640 overlap=0.2 "
                         "formats=[coco,csv]) or any dotted config key")
     p.add_argument("--out", required=True, help="output folder (see the README for its layout)")
-    p.add_argument("--model", help="checkpoint (default: the shipped models/weights/debris.pt)")
+    p.add_argument("--model", help="checkpoint (default: the shipped models/weights/debris.pt) or .onnx from "
+                                   "`debris export` (runs through onnxruntime, no torch needed)")
     p.add_argument("--save-overlays", action="store_true", help="also write OUT/overlays/<frame>.jpg with the boxes drawn")
     p.add_argument("--resume", action="store_true", help="continue a run in OUT: frames already labelled are skipped")
     p.add_argument("--workers", type=_positive_int, help="threads decoding frames ahead (default: label.workers)")
@@ -381,6 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou", type=_positive_fraction, default=0.5, help="IoU for a match in the confusion matrix (default: 0.5)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", allow_abbrev=False, help="write the network as ONNX (with its classes, preprocessing and strides inside), "
+                                       "for labelling through onnxruntime without torch")
+    p.add_argument("--model", metavar="CKPT", help="checkpoint (default: the shipped models/weights/debris.pt)")
+    p.add_argument("--format", required=True, choices=["onnx"], help="output format")
+    p.add_argument("--out", metavar="FILE", help="output file (default: the checkpoint's path with .onnx); "
+                                                 "batch, height and width are dynamic, heights and widths multiples of 64")
+    p.add_argument("--int8", action="store_true", help="static int8 quantisation calibrated on --data (also writes FILE-fp32.onnx); "
+                                                       "experimental: check its speed and mAP before use")
+    p.add_argument("--data", metavar="DATASET", help="--int8 calibration frames: COCO .json, YOLO data.yaml or Label Studio export")
+    p.add_argument("--config", help="YAML file merged over configs/default.yaml (the decoder settings recorded in the file)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("review", allow_abbrev=False, help="rank a labelling run's frames by how unsure the model was; "
                                        "the top ones as Label Studio tasks to correct")

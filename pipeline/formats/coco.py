@@ -222,7 +222,7 @@ def _read_annotations(
             errors.append(f"bbox must be 4 finite numbers [x, y, w, h], got {box!r}")
         elif box[2] <= 0 or box[3] <= 0:
             errors.append(f"bbox {box} has zero or negative size (w {box[2]}, h {box[3]})")
-        elif image_id in images and _outside(box, *images[image_id][1:]):
+        elif _is_int(image_id) and image_id in images and _outside(box, *images[image_id][1:]):  # a dict id is unhashable
             width, height = images[image_id][1:]
             errors.append(f"bbox {box} lies outside the {width}x{height} image (tolerance {BOX_TOLERANCE} px)")
         score = entry.get("score", 1.0)
@@ -310,7 +310,15 @@ def read_results(path: Path, gt_path: Path) -> tuple[list[str], list[ImageLabels
                                                     "file (with images and categories) to resolve its ids")]
     categories, _ = _read_categories(gt["categories"], lambda where, message: None)  # load_dataset reported these
     entries, _ = _read_images(gt["images"], lambda where, message: None, None)
-    results = json.loads(read_text(path)[0])
+    text, problem = read_text(path)
+    if problem:
+        return [], [], [problem]
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as e:
+        return [], [], [Problem(str(path), f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
+    if not isinstance(results, list):
+        return [], [], [Problem(str(path), "top level", f"not a COCO results list but {type(results).__name__}")]
 
     def report(where: str, message: str) -> None:
         problems.append(Problem(str(path), where, message))

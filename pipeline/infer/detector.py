@@ -9,6 +9,10 @@ models are:
     from debris import Detector
     detector = Detector.load()               # the shipped checkpoint, settings from configs/default.yaml
     dets = detector.predict("frame.jpg")     # or detector(image) with an (H, W, 3) uint8 RGB array
+
+The network is a torch DetectorNet (a .pt checkpoint) or an onnxruntime session (a .onnx file from
+`debris export`, debris.io.onnx_file.OnnxNet) with the same call. The ONNX path decodes in numpy and
+never imports torch, so this module imports torch only when a torch network runs.
 """
 
 from __future__ import annotations
@@ -16,22 +20,26 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from debris.config import ConfigError, LabelConfig, load_config, validate
 from debris.detections import Detections
 from debris.infer.postprocess import Decoder, Merger
 from debris.infer.tiler import Tiler
-from debris.io.checkpoint import Checkpoint
+from debris.io.onnx_file import OnnxNet
 from debris.io.reader import DEFAULT_MAX_PIXELS, read_frame
-from debris.models import DEFAULT_WEIGHTS
-from debris.models.detector import DetectorNet, points
+from debris.models import DEFAULT_WEIGHTS, decode_np
 from debris.preprocess import Stage, parse_stages, preprocess
+
+if TYPE_CHECKING:
+    import torch
+
+    from debris.models.detector import DetectorNet
+
+_points = functools.lru_cache(maxsize=16)(decode_np.points)  # a few window sizes per run; callers only read it
 
 
 def use_bf16(setting: bool | str) -> bool:
@@ -54,8 +62,21 @@ def _cpu_has_bf16() -> bool:
 
 def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """N (H, W, 3) uint8 RGB of one size -> (N, 3, H, W) float32 in [0, 1], channels_last (faster on CPU)."""
+    import torch
+
     batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
     return batch.contiguous(memory_format=torch.channels_last)
+
+
+def to_array(images: list[np.ndarray], stride: int) -> np.ndarray:
+    """N (H, W, 3) uint8 RGB of one size -> (N, 3, H', W') float32 in [0, 1], zero-padded to multiples of stride.
+
+    The same values as to_tensor + F.pad, for the onnxruntime network.
+    """
+    h, w = images[0].shape[:2]
+    batch = np.zeros((len(images), 3, h + -h % stride, w + -w % stride), np.float32)
+    batch[:, :, :h, :w] = np.stack(images).transpose(0, 3, 1, 2) / np.float32(255)
+    return batch
 
 
 def class_ids(wanted: list[str | int] | None, classes: list[str]) -> tuple[int, ...] | None:
@@ -73,15 +94,15 @@ def class_ids(wanted: list[str | int] | None, classes: list[str]) -> tuple[int, 
 class Detector:
     """A trained network with every step around it; `detector(image)` runs them all.
 
-    stages: preprocessing recorded in the checkpoint; tiler, decoder, merger: from the label settings;
-    classes: class id i is classes[i]; settings: the label settings the parts were built from (a
-    labelling run records them); version: what produced the boxes (checkpoint file and epoch),
-    written as Label Studio's model_version.
+    stages: preprocessing recorded in the checkpoint (or the .onnx file); net: a torch DetectorNet or
+    an OnnxNet; tiler, decoder, merger: from the label settings; classes: class id i is classes[i];
+    settings: the label settings the parts were built from (a labelling run records them); version:
+    what produced the boxes (model file and epoch), written as Label Studio's model_version.
     """
 
     stages: list[Stage]
     tiler: Tiler
-    net: DetectorNet
+    net: DetectorNet | OnnxNet
     decoder: Decoder
     merger: Merger
     classes: list[str]
@@ -89,12 +110,16 @@ class Detector:
     version: str
 
     @classmethod
-    def build(cls, net: DetectorNet, classes: list[str], stages: list[Stage], settings: LabelConfig, version: str) -> Detector:
+    def build(cls, net: DetectorNet | OnnxNet, classes: list[str], stages: list[Stage], settings: LabelConfig, version: str) -> Detector:
         """The parts from label settings; class names or ids in settings.classes are resolved here, once."""
+        if not isinstance(net, OnnxNet):
+            import torch
+
+            net = net.to(memory_format=torch.channels_last).eval()
         return cls(
             stages=list(stages),
             tiler=Tiler(settings.tile, settings.overlap, settings.full_size),
-            net=net.to(memory_format=torch.channels_last).eval(),
+            net=net,
             decoder=Decoder(settings.conf, settings.iou, settings.max_det, class_ids(settings.classes, classes)),
             merger=Merger(settings.iou, settings.max_det),
             classes=list(classes), settings=settings, version=version,
@@ -104,26 +129,33 @@ class Detector:
     def load(cls, path: str | Path | None = None, settings: LabelConfig | None = None, **overrides: Any) -> Detector:
         """The checkpoint at `path` (default: the shipped one) with settings from configs/default.yaml.
 
+        path: a .pt checkpoint (torch) or a .onnx file from `debris export` (onnxruntime, no torch).
         overrides: label settings by name, e.g. Detector.load(conf=0.4, tile=512).
         """
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        checkpoint = Checkpoint.load(path)
-        net = DetectorNet(**checkpoint.model)
-        net.load_state_dict(checkpoint.state_dict)
         settings = settings or load_config().label
         if overrides:
             settings = validate(LabelConfig, {**settings.model_dump(), **overrides}, f"Detector.load overrides {overrides}")
-        version = path.stem + (f"-epoch{checkpoint.epoch}" if checkpoint.epoch is not None else "")
-        return cls.build(net, checkpoint.classes, parse_stages(checkpoint.preprocess), settings, version)
+        if path.suffix.lower() == ".onnx":
+            onnx = OnnxNet.load(path)
+            net, classes, stages, epoch = onnx, onnx.meta["classes"], onnx.meta["preprocess"], onnx.meta["epoch"]
+        else:
+            from debris.io.checkpoint import Checkpoint
+            from debris.models.detector import DetectorNet
+
+            checkpoint = Checkpoint.load(path)
+            net = DetectorNet(**checkpoint.model)
+            net.load_state_dict(checkpoint.state_dict)
+            classes, stages, epoch = checkpoint.classes, checkpoint.preprocess, checkpoint.epoch
+        version = path.stem + (f"-epoch{epoch}" if epoch is not None else "")
+        return cls.build(net, classes, parse_stages(stages), settings, version)
 
     @property
     def bf16(self) -> bool:
         return use_bf16(self.settings.bf16)
 
-    @torch.no_grad()
     def __call__(self, image: np.ndarray) -> Detections:
         """Detections in one (H, W, 3) uint8 RGB frame, boxes in the frame's pixels, best score first."""
-        self.net.eval()
         image = preprocess(image, self.stages)
         h, w = image.shape[:2]
         windows = self.tiler.windows(w, h)
@@ -131,19 +163,33 @@ class Detector:
         by_size: dict[tuple[int, int], list[int]] = {}  # all tiles share a size: they go in batches
         for i, window in enumerate(windows):
             by_size.setdefault(window.size, []).append(i)
-        stride = max(self.net.strides)
-        bf16 = self.bf16
-        for (sw, sh), indices in by_size.items():
+        for indices in by_size.values():
             for start in range(0, len(indices), self.settings.batch):
                 chunk = indices[start : start + self.settings.batch]
-                x = to_tensor([self.tiler.crop(image, windows[i]) for i in chunk])
-                if sw % stride or sh % stride:  # to a multiple of the coarsest stride (F.pad copies even when padding 0)
-                    x = F.pad(x, (0, -sw % stride, 0, -sh % stride))
-                with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-                    raw = self.net(x)
-                for i, dets in zip(chunk, self.decoder(raw, points(self.net.strides, x.shape[2], x.shape[3]))):
+                raw, height, width = self._forward([self.tiler.crop(image, windows[i]) for i in chunk])
+                for i, dets in zip(chunk, self.decoder(raw, _points(tuple(self.net.strides), height, width))):
                     results[i] = dets
         return self.merger(windows, results, w, h)
+
+    def _forward(self, crops: list[np.ndarray]) -> tuple[Any, int, int]:
+        """N (h, w, 3) uint8 crops of one size -> raw (N, A, 4 + C) (np.ndarray from onnxruntime, else
+        torch.Tensor), and the input's height and width after padding to the coarsest stride."""
+        stride = max(self.net.strides)
+        if isinstance(self.net, OnnxNet):
+            x = to_array(crops, stride)
+            return self.net(x), x.shape[2], x.shape[3]
+        import torch
+        import torch.nn.functional as F
+
+        self.net.eval()
+        h, w = crops[0].shape[:2]
+        with torch.no_grad():
+            x = to_tensor(crops)
+            if w % stride or h % stride:  # to a multiple of the coarsest stride (F.pad copies even when padding 0)
+                x = F.pad(x, (0, -w % stride, 0, -h % stride))
+            with torch.autocast("cpu", torch.bfloat16, enabled=self.bf16):
+                raw = self.net(x)
+        return raw, x.shape[2], x.shape[3]
 
     def predict(self, source: str | Path | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS) -> Detections:
         """Detections in one frame: a path (read by debris.io.reader) or an (H, W, 3) uint8 RGB / (H, W) gray array."""

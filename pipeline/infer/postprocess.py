@@ -7,7 +7,7 @@ and runs class-aware NMS within each window. The merger then applies four rules,
    whole-frame view (larger ones) sees it whole. This is what makes an object spanning four tiles
    one box rather than four pieces.
 2. Boxes are mapped back to frame pixels and clipped to the frame.
-3. Class-aware NMS (`torchvision.ops.batched_nms`) removes the duplicates that overlapping tiles and
+3. Class-aware NMS (torchvision's rules, in numpy: debris.models.decode_np) removes the duplicates that overlapping tiles and
    the whole-frame view report. Boxes of different classes never suppress each other, so debris
    lying on a parachute survives however much the two boxes overlap.
 4. A box lying mostly (CONTAINED) inside a better-scoring box of its own class is dropped: the
@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
-import torch
-from torchvision.ops import batched_nms
 
 from debris.detections import Detections
 from debris.infer.tiler import Window
-from debris.models.decode import decode
+from debris.models import decode_np
 
 # A box this close to a tile's inner side (network pixels) counts as cut by it. Boxes of objects
 # cut at a side end a pixel or two short of it, as the network never sees past the side.
@@ -40,7 +40,8 @@ CANDIDATES = 3  # boxes per max_det checked for containment (the check is N x N)
 class Decoder:
     """Raw output of a batch of windows -> one `Detections` per window, in the window's network pixels.
 
-    conf: minimum score; iou: NMS IoU within a class; max_det: boxes kept per window;
+    A torch tensor is decoded by models/decode.py, a numpy array (onnxruntime) by its numpy twin,
+    which never imports torch. conf: minimum score; iou: NMS IoU within a class; max_det: boxes kept per window;
     class_ids: the class ids to keep (resolved once, when the detector is built), or None for all.
     """
 
@@ -49,10 +50,17 @@ class Decoder:
     max_det: int
     class_ids: tuple[int, ...] | None = None
 
-    def __call__(self, raw: torch.Tensor, points: torch.Tensor) -> list[Detections]:
-        """raw: (B, A, 4 + C) network output; points: (A, 3) from debris.models.detector.points."""
+    def __call__(self, raw: Any, points: np.ndarray) -> list[Detections]:
+        """raw: (B, A, 4 + C) network output, torch.Tensor or np.ndarray; points: (A, 3) from decode_np.points."""
         classes = None if self.class_ids is None else list(self.class_ids)
-        found = decode(raw, points, self.conf, self.iou, self.max_det, classes)
+        if isinstance(raw, np.ndarray):
+            found = decode_np.decode(raw, points, self.conf, self.iou, self.max_det, classes)
+            return [Detections(boxes, scores, ids) for boxes, scores, ids in found]
+        import torch  # only a torch network's output gets here
+
+        from debris.models.decode import decode
+
+        found = decode(raw, torch.from_numpy(points), self.conf, self.iou, self.max_det, classes)
         return [Detections(boxes.numpy(), scores.numpy(), ids.numpy()) for boxes, scores, ids in found]
 
 
@@ -79,9 +87,8 @@ class Merger:
         if len(windows) == 1:  # its boxes have been through NMS in the decoder already: only sort them
             dets = dets[np.argsort(-dets.scores, kind="stable")[: CANDIDATES * self.max_det]]
         else:
-            scores = torch.from_numpy(dets.scores)
-            keep = batched_nms(torch.from_numpy(dets.xyxy), scores, torch.from_numpy(dets.class_ids), self.iou)
-            dets = dets[keep[: CANDIDATES * self.max_det].numpy()]  # the rest could only come back if most of these were pieces
+            # the rest could only come back if most of these were pieces
+            dets = dets[decode_np.batched_nms(dets.xyxy, dets.scores, dets.class_ids, self.iou, limit=CANDIDATES * self.max_det)]
         return dets[_not_contained(dets)][: self.max_det]
 
 
@@ -90,11 +97,11 @@ def _not_contained(dets: Detections) -> np.ndarray:
 
     dets must be sorted best score first (batched_nms returns them so).
     """
-    boxes = torch.from_numpy(dets.xyxy)
-    lo, hi = torch.max(boxes[:, None, :2], boxes[None, :, :2]), torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (hi - lo).clamp(min=0).prod(-1)  # (N, N)
+    boxes = dets.xyxy
+    lo, hi = np.maximum(boxes[:, None, :2], boxes[None, :, :2]), np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)  # (N, N)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
-    inside = (inter / area[:, None].clamp(min=1e-9) >= CONTAINED).numpy()  # [j, i]: j lies inside i
+    inside = inter / np.maximum(area[:, None], 1e-9) >= CONTAINED  # [j, i]: j lies inside i
     better = np.tri(len(dets), k=-1, dtype=bool)  # [j, i]: i comes before j
     same = dets.class_ids[:, None] == dets.class_ids[None, :]
     return ~(inside & better & same).any(1)

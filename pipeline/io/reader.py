@@ -8,9 +8,16 @@ OpenCV decodes the pixels.
 
 from __future__ import annotations
 
+import contextlib
 import glob
-from collections.abc import Sequence
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import IO
 from pathlib import Path
 
 import cv2
@@ -37,6 +44,12 @@ _PLUGINS: dict[bytes, type[ImageFile.ImageFile]] = {
 }
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _PADDING = b"\x00 \t\r\n"
+
+# Decoder chatter stays off the user's terminal; why a frame failed goes into its FrameError instead.
+# Pillow warns about a corrupt TIFF or EXIF header while reading it; OpenCV logs libtiff's warnings
+# (its errors are kept: _quiet_stderr captures them for the FrameError's reason).
+warnings.filterwarnings("ignore", module=r"PIL\.")
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 class FrameError(UserError):
@@ -119,15 +132,59 @@ def decode_image(data: np.ndarray, path: str | Path) -> np.ndarray:
 
     EXIF orientation is applied. `path` only names the file in the FrameError a bad file raises.
     """
-    try:
-        image = cv2.imdecode(data, _DECODE_FLAGS)
-    except cv2.error as e:
-        raise FrameError(path, f"truncated or corrupt ({' '.join(e.err.split())})") from e
+    with _quiet_stderr() as messages:
+        try:
+            image = cv2.imdecode(data, _DECODE_FLAGS)
+        except cv2.error as e:
+            raise FrameError(path, f"truncated or corrupt ({' '.join(e.err.split())})") from e
     if image is None:
-        raise FrameError(path, "truncated or corrupt (decoder failed)")
+        said = [line.strip() for text in messages for line in text.splitlines() if line.strip()]
+        raise FrameError(path, f"truncated or corrupt ({said[-1] if said else 'decoder failed'})")
     if image.dtype not in (np.uint8, np.uint16):
         raise FrameError(path, f"unsupported sample type {image.dtype}")
     return image
+
+
+_stderr_lock = threading.Lock()
+_stderr_users = 0
+_stderr_saved = -1
+_stderr_file: IO[bytes] | None = None
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[list[str]]:
+    """File descriptor 2 goes to a temporary file for the block; the list receives what was written to it.
+
+    libpng and libjpeg print their warnings and errors straight to file descriptor 2 ("libpng error:
+    IDAT: incorrect data check", "Corrupt JPEG data: ..."), past any Python-level redirection and
+    any OpenCV setting. Frames decode in several threads at once (debris label), so the first
+    thread in redirects and the last one out restores; a frame's messages may then include a
+    concurrent frame's, and a progress bar redrawn meanwhile is skipped until its next redraw.
+    """
+    global _stderr_users, _stderr_saved, _stderr_file
+    with _stderr_lock:
+        if _stderr_users == 0:
+            sys.stderr.flush()
+            _stderr_file = tempfile.TemporaryFile()
+            _stderr_saved = os.dup(2)
+            os.dup2(_stderr_file.fileno(), 2)
+        _stderr_users += 1
+        file = _stderr_file
+        start = file.seek(0, os.SEEK_END)
+    messages: list[str] = []
+    try:
+        yield messages
+    finally:
+        with _stderr_lock:
+            end = file.seek(0, os.SEEK_END)
+            file.seek(start)
+            messages.append(file.read(end - start).decode(errors="replace"))
+            file.seek(0, os.SEEK_END)
+            _stderr_users -= 1
+            if _stderr_users == 0:
+                os.dup2(_stderr_saved, 2)
+                os.close(_stderr_saved)
+                file.close()
 
 
 def read_header(path: str | Path) -> tuple[int, int, int]:
