@@ -261,7 +261,10 @@ def _read_list(list_file: Path) -> list[Path]:
         text = list_file.read_text(encoding="utf-8-sig")  # -sig: lists saved by Windows editors
     except (OSError, UnicodeDecodeError) as e:
         raise FrameError(list_file, f"unreadable list of images ({e})") from e
-    lines = (line.strip() for line in text.splitlines())
+    lines = [line.strip() for line in text.splitlines()]
+    for number, line in enumerate(lines, 1):
+        if "\x00" in line:  # no file system takes it; pathlib would raise ValueError
+            raise FrameError(list_file, f"line {number}: a path with a NUL character")
     return [list_file.parent / line for line in lines if line and not line.startswith("#")]
 
 
