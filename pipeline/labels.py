@@ -6,6 +6,7 @@ Boxes are xyxy pixels here (in `Detections`); the COCO and YOLO files meet them 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,3 +71,14 @@ def read_text(path: Path) -> tuple[str, Problem | None]:
         return "", Problem(str(path), "file", f"cannot read ({e.strerror or e})")
     except UnicodeDecodeError as e:
         return "", Problem(str(path), "file", f"not UTF-8 text (bad byte at offset {e.start})")
+
+
+def read_json(path: Path) -> tuple[object, Problem | None]:
+    """The parsed JSON of a file, or None and the Problem saying why it cannot be read (naming the line)."""
+    text, problem = read_text(path)
+    if problem:
+        return None, problem
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, Problem(str(path), f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")

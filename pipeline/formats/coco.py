@@ -26,7 +26,7 @@ import numpy as np
 from debris import __version__
 from debris.boxes import xywh_to_xyxy, xyxy_to_xywh
 from debris.formats.image_paths import ImageFinder
-from debris.labels import ImageLabels, Problem, read_text
+from debris.labels import ImageLabels, Problem, read_json
 from debris.detections import Detections
 from debris.io.files import write_text_atomic
 
@@ -49,13 +49,9 @@ def read_coco(path: Path, images: Path | None = None) -> tuple[list[str], list[I
     def report(where: str, message: str) -> None:
         problems.append(Problem(str(path), where, message))
 
-    text, problem = read_text(path)
+    data, problem = read_json(path)
     if problem:
         return [], [], [problem]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        return [], [], [Problem(str(path), f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
     if not isinstance(data, dict):
         return [], [], [Problem(str(path), "top level", f"not a JSON object but {type(data).__name__}")]
     for key in ("images", "annotations", "categories"):
@@ -282,11 +278,7 @@ def _is_number(value: object) -> bool:
 
 def is_results_list(path: Path) -> bool:
     """Whether a .json file is a COCO results list: a JSON list whose entries have "image_id" and "bbox"."""
-    text, problem = read_text(path)
-    try:
-        data = json.loads(text) if not problem else None
-    except json.JSONDecodeError:
-        return False
+    data, _ = read_json(path)
     return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and {"image_id", "bbox"} <= data[0].keys()
 
 
@@ -300,23 +292,15 @@ def read_results(path: Path, gt_path: Path) -> tuple[list[str], list[ImageLabels
     An image with no result is predicted empty. Invalid entries are skipped and reported.
     """
     problems: list[Problem] = []
-    gt_text, problem = read_text(gt_path)
-    try:
-        gt = json.loads(gt_text) if not problem else None
-    except json.JSONDecodeError:
-        gt = None
+    gt, problem = read_json(gt_path)
     if not isinstance(gt, dict) or not all(isinstance(gt.get(k), list) for k in ("images", "categories")):
         return [], [], [problem or Problem(str(gt_path), "top level", "a COCO results list needs a COCO ground-truth "
                                                     "file (with images and categories) to resolve its ids")]
     categories, _ = _read_categories(gt["categories"], lambda where, message: None)  # load_dataset reported these
     entries, _ = _read_images(gt["images"], lambda where, message: None, None)
-    text, problem = read_text(path)
+    results, problem = read_json(path)
     if problem:
         return [], [], [problem]
-    try:
-        results = json.loads(text)
-    except json.JSONDecodeError as e:
-        return [], [], [Problem(str(path), f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
     if not isinstance(results, list):
         return [], [], [Problem(str(path), "top level", f"not a COCO results list but {type(results).__name__}")]
 

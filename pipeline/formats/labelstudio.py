@@ -24,7 +24,6 @@ from the image header, every other from its regions' original_width/original_hei
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from debris.boxes import percent_to_xyxy
 from debris.detections import Detections
 from debris.formats.image_paths import ImageFinder, labelstudio_path
 from debris.io.reader import FrameError, read_header
-from debris.labels import SPLITS, Dataset, ImageLabels, Problem, read_text
+from debris.labels import SPLITS, Dataset, ImageLabels, Problem, read_json
 
 BOX_TOLERANCE = 1e-3  # pixels a box may stick out of its image (float rounding), as in debris.formats.coco
 Region = tuple[str, dict]  # (where in the file, {"type", "value": {...}, "original_width", "original_height"})
@@ -65,13 +64,9 @@ def read_labelstudio(
     file = str(path)
     root = images if images is not None else path.parent
     dataset = Dataset(root, [], {})
-    text, problem = read_text(path)
+    data, problem = read_json(path)
     if problem:
         return dataset, [problem]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        return dataset, [Problem(file, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}")]
     if not isinstance(data, list):
         return dataset, [Problem(file, "top level", f"not a list of tasks but {type(data).__name__}")]
 
