@@ -201,7 +201,11 @@ def config_from_record(record: dict[str, Any], source: str) -> Config:
     """A config saved in a checkpoint (Config.model_dump), completed with today's defaults for the keys
     added since it was saved, so a run started by an older debris still resumes."""
     data = _read_yaml(DEFAULT_CONFIG)
-    _merge(data, record)
+    for key, value in record.items():  # key by key within a section: a saved mapping (synth.splits) is kept whole
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
     return validate(Config, data, source)
 
 

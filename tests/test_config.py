@@ -93,8 +93,9 @@ def test_default_file_is_in_configs_folder():
 def test_a_config_saved_by_an_older_debris_is_completed_with_todays_defaults():
     from debris.config import config_from_record
 
-    record = load_config(overrides=["train.epochs=7"]).model_dump(mode="json")
+    record = load_config(overrides=["train.epochs=7", "synth.splits={train: 0.75, val: 0.25}"]).model_dump(mode="json")
     del record["train"]["freeze"], record["synth"]["randomize"]  # keys a run saved before they existed lacks
     config = config_from_record(record, "last.pt")
     assert config.train.epochs == 7 and config.train.freeze == load_config().train.freeze
     assert config.synth.randomize == load_config().synth.randomize
+    assert config.synth.splits == {"train": 0.75, "val": 0.25}  # a saved mapping is restored whole, not merged
