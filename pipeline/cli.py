@@ -23,7 +23,7 @@ from typing import Sequence
 
 from debris.config import CONFIG_DIR, Config, ConfigError, apply_overrides, config_from_record, expand_bare_keys, load_config
 from debris.errors import UserError
-from debris.formats.dataset import load_dataset, save_dataset
+from debris.formats.dataset import load_dataset, load_results, save_dataset
 from debris.labels import DatasetError, Problem
 from debris.models import DEFAULT_WEIGHTS
 
@@ -138,7 +138,10 @@ def cmd_overlay(args: argparse.Namespace) -> int:
     _out_folder(args.out)
     if args.video and Path(args.video).suffix.lower() not in CODECS:  # said before drawing, not after
         raise VideoError(f"{args.video}: unknown video suffix; name a {', '.join(CODECS)} file (.webm plays in browsers)")
-    dataset = load_dataset(args.predictions)
+    if args.gt:
+        dataset = load_results(args.predictions, args.gt, args.images)
+    else:
+        dataset = load_dataset(args.predictions)
     root = Path(args.images) if args.images else dataset.root
     images = sorted((image for split in dataset.splits.values() for image in split), key=lambda image: image.file_name)
     cell = (400, 300)
@@ -364,8 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("overlay", allow_abbrev=False, help="draw predictions or ground truth onto their frames: JPEGs, a gallery, a video")
-    p.add_argument("predictions", help="a `debris label` run folder, COCO .json (with or without scores) or YOLO data.yaml; "
-                                       "every split is drawn")
+    p.add_argument("predictions", help="a `debris label` run folder, COCO .json (with or without scores), a COCO results "
+                                       "list (with --gt) or YOLO data.yaml; every split is drawn")
+    p.add_argument("--gt", metavar="COCO_JSON", help="the COCO ground-truth file a results list's image and category ids refer to")
     p.add_argument("--images", metavar="DIR", help="folder the file names are relative to (default: the data set's own root; "
                                                    "for a label run, the frames' folder its run.json records)")
     p.add_argument("--out", default="outputs/overlays", metavar="DIR", help="JPEGs, sub-folders kept (default: outputs/overlays)")

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 
+import cv2
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
@@ -90,3 +91,25 @@ def test_a_results_list_needs_a_coco_gt_and_is_not_a_data_set(tmp_path, capsys):
     yolo_gt.write_text("path: .\ntrain: images/train\nnames: [parachute, debris]\n")
     assert main(["eval", "--pred", str(pred), "--gt", str(yolo_gt)]) == EXIT_USAGE
     assert "give the COCO ground-truth file" in capsys.readouterr().err
+
+
+def test_overlay_draws_a_results_list_at_the_boxes_its_ids_resolve_to(tmp_path, capsys):
+    gt, pred = write_pair(tmp_path)
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), frame)
+    # one confident box on image 12 (f1.png) only; the rest of the list scores low and is dropped here
+    pred.write_text(json.dumps([{"image_id": 12, "category_id": 3, "bbox": [100, 50, 200, 120], "score": 0.9}]))
+    out = tmp_path / "overlays"
+    assert main(["overlay", str(pred), "--gt", str(gt), "--out", str(out)]) == EXIT_OK
+    drawn = cv2.imread(str(out / "f1.jpg")).astype(int)
+    changed = np.abs(drawn - 128).max(axis=2) > 40
+    ys, xs = np.nonzero(changed)
+    assert abs(xs.min() - 100) <= 3 and abs(xs.max() - 300) <= 3 and ys.max() <= 173  # the box, its label above it
+    assert not (np.abs(cv2.imread(str(out / "f0.jpg")).astype(int) - 128).max(axis=2) > 40).any()  # no box on f0
+
+
+def test_overlay_of_a_results_list_without_gt_says_to_give_one(tmp_path, capsys):
+    _, pred = write_pair(tmp_path)
+    assert main(["overlay", str(pred), "--out", str(tmp_path / "o")]) == EXIT_USAGE
+    assert "--gt" in capsys.readouterr().err

@@ -64,7 +64,8 @@ def _read_file(path: Path, images: Path | None, classes: list[str] | None) -> tu
         return yolo.read_yolo(path)
     if path.suffix.lower() == ".json" and coco.is_results_list(path):
         return Dataset(path.parent, [], {}), [Problem(str(path), "file", "a COCO results list holds predictions, not a "
-                                                      "data set: score it with debris eval --pred it --gt the COCO file it refers to")]
+                                                      "data set: give the COCO file it refers to as --gt (debris eval --pred "
+                                                      "it --gt FILE, debris overlay it --gt FILE)")]
     if path.suffix.lower() == ".json" and labelstudio.is_labelstudio(path):
         return labelstudio.read_labelstudio(path, images, classes)
     if path.suffix.lower() == ".json":
@@ -85,6 +86,22 @@ def load_dataset(path: str | Path, images: str | Path | None = None, classes: li
     if problems:
         raise DatasetError(problems)
     return dataset
+
+
+def load_results(path: str | Path, gt: str | Path, images: str | Path | None = None) -> Dataset:
+    """A COCO results list as a one-split (train) data set of predictions, DatasetError if anything is invalid.
+
+    Frames and classes come from the ground-truth COCO file `gt` its ids refer to (coco.read_results);
+    the data set's root is `images`, else gt's folder.
+    """
+    gt = Path(gt)
+    if gt.suffix.lower() != ".json":
+        raise DatasetError([Problem(str(path), "file", "a COCO results list names images and categories by id: "
+                                    "give the COCO ground-truth .json they come from as --gt")])
+    classes, frames, problems = coco.read_results(Path(path), gt)
+    if problems:
+        raise DatasetError(problems)
+    return Dataset(Path(images) if images is not None else gt.parent, classes, {"train": frames})
 
 
 def save_dataset(ds: Dataset, out_dir: str | Path, fmt: Literal["coco", "yolo"]) -> Path:
