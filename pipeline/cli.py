@@ -31,6 +31,11 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SETTING = re.compile(r"[A-Za-z_][\w.]*=")  # a key=value setting, wherever it stands on the line
 # the config section whose keys a command takes bare (conf=0.4 is label.conf=0.4); the others take no settings
 SECTION = {"check": "reader", "synth": "synth", "train": "train", "label": "label", "eval": "label"}
+# torch's OpenMP threads spin while waiting for each other, and beside one busy process the spinning
+# thread takes the core its partner needs (nav labelling fell from ~90 to 4 frames/s). OpenMP reads
+# these once, when torch loads it, so main() sets them before any command imports torch, unless the
+# user's environment already does; benchmarks/busy.py measured the choice (BENCHMARKS.md).
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -231,19 +236,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from debris.infer.export import export_onnx, quantize_int8
+    from debris.infer.export import export_onnx
 
-    if args.int8 and not args.data:
-        raise ConfigError("--int8 calibrates on frames of a data set: give --data DATASET")
     model = Path(args.model) if args.model else DEFAULT_WEIGHTS
     out = Path(args.out) if args.out else model.with_suffix(".onnx")
-    config = load_config(args.config, [])
-    if args.int8:  # the fp32 file is the quantiser's input, and worth keeping beside the int8 one for comparison
-        fp32 = export_onnx(model, out.with_name(out.stem + "-fp32.onnx"), config.label)
-        print(f"wrote {fp32}")
-        out = quantize_int8(fp32, out, args.data, config.label)
-    else:
-        out = export_onnx(model, out, config.label)
+    out = export_onnx(model, out, load_config(args.config, []).label)
     print(f"wrote {out}; label with: debris label FRAMES --model {out} --out DIR")
     return EXIT_OK
 
@@ -419,9 +416,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["onnx"], help="output format")
     p.add_argument("--out", metavar="FILE", help="output file (default: the checkpoint's path with .onnx); "
                                                  "batch, height and width are dynamic, heights and widths multiples of 64")
-    p.add_argument("--int8", action="store_true", help="static int8 quantisation calibrated on --data (also writes FILE-fp32.onnx); "
-                                                       "experimental: check its speed and mAP before use")
-    p.add_argument("--data", metavar="DATASET", help="--int8 calibration frames: COCO .json, YOLO data.yaml or Label Studio export")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml (the decoder settings recorded in the file)")
     p.set_defaults(func=cmd_export)
 
@@ -438,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for key, value in THREAD_ENV.items():
+        os.environ.setdefault(key, value)
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("DEBRIS_DEBUG", "") not in ("", "0")

@@ -7,3 +7,7 @@ error as one line and exits 2; any other exception is a bug in debris, and keeps
 
 class UserError(Exception):
     """A mistake in what the user gave; str(e) is the whole message."""
+
+
+class MissingPackage(UserError, ImportError):
+    """An optional package a command needs is not installed; the message says which extra brings it."""

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from debris.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
+from debris.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, THREAD_ENV, main
 from tests.builders import CLASSES, untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +43,21 @@ def test_commands_that_never_run_the_network_do_not_import_torch(argv, tmp_path)
     code = ("import sys\nfrom debris.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
             "heavy = sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\nassert not heavy, heavy\n" % argv)
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_label_sets_the_thread_environment_before_torch_loads_unless_the_user_did(preset, tmp_path):
+    # OpenMP reads its wait policy once, when torch loads it: what counts is the value at torch's import
+    code = ("import os, sys\nseen = []\n"
+            "sys.addaudithook(lambda event, args: seen.append(os.environ.get('OMP_WAIT_POLICY')) "
+            "if event == 'import' and args[0] == 'torch' and not seen else None)\n"
+            "from debris.cli import main\nassert main(%r) == 0\nprint(seen)\n"
+            % ["label", str(ROOT / "data" / "samples" / "nav_000001.png"), "--out", str(tmp_path / "out"), "formats=[coco]"])
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
+    assert out.strip().splitlines()[-1] == repr([preset or THREAD_ENV["OMP_WAIT_POLICY"]])
 
 
 def test_check_shipped_sample_is_clean(capsys):

@@ -15,6 +15,7 @@ import torch
 from torchvision.ops import batched_nms as tv_batched_nms
 
 from debris.cli import main
+from debris.errors import MissingPackage
 from debris.infer.detector import Detector
 from debris.io.onnx_file import OnnxModelError
 from debris.models import DEFAULT_WEIGHTS, decode_np
@@ -128,6 +129,7 @@ def test_labelling_with_onnx_never_imports_torch(onnx_path, tmp_path):
     script = f"""
 import sys, json, importlib.metadata as md
 from debris.cli import main
+from debris.errors import MissingPackage
 code = main(["label", {str(SAMPLES)!r}, "--model", {str(onnx_path)!r}, "--out", {str(tmp_path / 'out')!r}])
 dists = md.packages_distributions()
 print(json.dumps({{"code": code, "torch": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision")), "dists": sorted({{d.lower() for m in list(sys.modules) for d in dists.get(m.split('.')[0], [])}})}}))
@@ -143,24 +145,6 @@ print(json.dumps({{"code": code, "torch": sorted(m for m in sys.modules if m.spl
     assert len(records) == len(FRAMES)
 
 
-def test_int8_export_loads_and_labels(tmp_path):
-    """Static quantisation makes a model that loads and runs; whether it ships is for measurement to decide."""
-    gt = json.loads((SAMPLES / "ground_truth.json").read_text())
-    gt["images"] = [image for image in gt["images"] if image["file_name"].startswith("nav_")]
-    gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] in {image["id"] for image in gt["images"]}]
-    data = tmp_path / "calib.json"
-    data.write_text(json.dumps(gt))
-    for image in gt["images"]:
-        (tmp_path / image["file_name"]).symlink_to(SAMPLES / image["file_name"])
-    out = tmp_path / "debris-int8.onnx"
-    assert main(["export", "--format", "onnx", "--out", str(out), "--int8", "--data", str(data)]) == 0
-    assert (tmp_path / "debris-int8-fp32.onnx").is_file()
-    detector = Detector.load(out)
-    assert detector.classes == Detector.load(tmp_path / "debris-int8-fp32.onnx").classes
-    dets = detector.predict(SAMPLES / "nav_000001.png")
-    assert np.isfinite(dets.xyxy).all()
-
-
 def test_tampered_metadata_is_refused_by_name(onnx_path, tmp_path):
     import onnx
 
@@ -172,3 +156,18 @@ def test_tampered_metadata_is_refused_by_name(onnx_path, tmp_path):
     onnx.save(model, str(tampered))
     with pytest.raises(OnnxModelError, match="tampered.onnx: broken debris metadata: strides"):
         Detector.load(tampered)
+
+
+def test_export_without_the_onnx_package_says_which_extra_brings_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # an import of it now raises ImportError, as when not installed
+    assert main(["export", "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "pip install 'debris[onnx]'" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_an_onnx_model_without_onnxruntime_says_which_extra_brings_it(tmp_path, monkeypatch):
+    model = tmp_path / "m.onnx"
+    assert main(["export", "--format", "onnx", "--out", str(model)]) == 0
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingPackage, match=r"m\.onnx: running an ONNX model needs onnxruntime"):
+        Detector.load(model)

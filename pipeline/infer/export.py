@@ -6,8 +6,8 @@ the same network, which one fixed shape cannot serve. The output is DetectorNet'
 decoding and NMS stay outside the graph, in numpy (debris.models.decode_np), so the ONNX and torch
 backends share them and the conf/iou/max_det settings stay settings rather than baked-in constants.
 
---int8 adds static quantisation (onnxruntime.quantization.quantize_static, QDQ, per-channel int8
-weights) calibrated on the windows the tiler cuts from frames of a data set.
+Static int8 quantisation (onnxruntime quantize_static, QDQ) was tried and dropped: on this CPU it
+ran slower than fp32 (BENCHMARKS.md, "Labelling backends").
 """
 
 from __future__ import annotations
@@ -15,26 +15,20 @@ from __future__ import annotations
 import io
 import json
 import warnings
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from debris import __version__
 from debris.config import LabelConfig
-from debris.formats.dataset import load_dataset
-from debris.infer.detector import Detector, to_array
+from debris.errors import MissingPackage
 from debris.io.checkpoint import Checkpoint
 from debris.io.files import write_bytes_atomic
 from debris.io.onnx_file import FORMAT, INPUT, OUTPUT, VERSION
-from debris.io.reader import read_frame
 from debris.models.detector import DetectorNet
-from debris.preprocess import preprocess
 
 OPSET = 17  # LayerNorm-era opset every onnxruntime since 1.14 runs; the network needs nothing newer
-CALIBRATION_FRAMES = 16  # frames of the data set whose windows calibrate --int8
 
 
 def export_onnx(checkpoint_path: str | Path, out: str | Path, label: LabelConfig) -> Path:
@@ -42,7 +36,10 @@ def export_onnx(checkpoint_path: str | Path, out: str | Path, label: LabelConfig
 
     label: the decoder settings recorded in the file (conf, iou, max_det), for runtimes other than debris.
     """
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise MissingPackage("debris export needs the onnx package: pip install 'debris[onnx]'") from None
 
     checkpoint_path, out = Path(checkpoint_path), Path(out)
     checkpoint = Checkpoint.load(checkpoint_path)
@@ -83,39 +80,3 @@ def set_metadata(model, meta: dict) -> None:
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, json.dumps(value)
-
-
-def quantize_int8(fp32: str | Path, out: str | Path, data: str | Path, label: LabelConfig) -> Path:
-    """Static int8 quantisation of the exported model `fp32` into `out`, calibrated on frames of the data set `data`.
-
-    The calibration inputs are what labelling feeds the network: the preprocessed frames' windows
-    (tiles and whole-frame views), one per batch.
-    """
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    detector = Detector.load(fp32, label)
-    dataset = load_dataset(data)
-    files = [dataset.root / image.file_name for images in dataset.splits.values() for image in images][:CALIBRATION_FRAMES]
-
-    def windows() -> Iterator[dict[str, np.ndarray]]:
-        stride = max(detector.net.strides)
-        for path in files:
-            image = preprocess(read_frame(path).image, detector.stages)
-            for window in detector.tiler.windows(image.shape[1], image.shape[0]):
-                yield {INPUT: to_array([detector.tiler.crop(image, window)], stride)}
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.inputs = windows()
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.inputs, None)
-
-    out = Path(out)
-    quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
-    model = onnx.load(str(out))  # quantize_static drops the metadata: copy it over
-    set_metadata(model, {**detector.net.meta, "quantized": {"int8": True, "calibration": str(data), "frames": len(files)}})
-    write_bytes_atomic(out, model.SerializeToString())
-    return out

@@ -15,12 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from debris.errors import UserError
+from debris.errors import MissingPackage, UserError
 
 FORMAT = "debris-onnx"
 VERSION = 1
 INPUT, OUTPUT = "images", "raw"  # the graph's input (B, 3, H, W) and output (B, A, 4 + C) names
 # metadata_props keys, every value a JSON string
+# onnxruntime's intra-op threads spin between operators, as OpenMP's do for torch, and stall beside a
+# busy process; "0" lets them sleep (benchmarks/busy.py measured both)
+SPINNING = "0"
 KEYS = ("format", "version", "classes", "preprocess", "strides", "model", "decoder", "epoch", "checkpoint", "debris")
 
 
@@ -48,13 +51,17 @@ class OnnxNet:
     @classmethod
     def load(cls, path: str | Path) -> OnnxNet:
         """The model at `path`; OnnxModelError names the file and what is wrong."""
-        import onnxruntime as ort  # the torch-free backend's one dependency, imported when used
+        try:
+            import onnxruntime as ort  # the torch-free backend's one dependency, imported when used
+        except ImportError:
+            raise MissingPackage(f"{path}: running an ONNX model needs onnxruntime: pip install 'debris[onnx]'") from None
 
         path = Path(path)
         if not path.is_file():
             raise OnnxModelError(f"{path}: no such ONNX model file")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: its optimiser's notes are not the user's business
+        options.add_session_config_entry("session.intra_op.allow_spinning", SPINNING)
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for a broken or foreign file
