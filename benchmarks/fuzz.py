@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime
 import json
 import os
 import sys
@@ -32,12 +33,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from debris.config import load_config, parse_overrides
-from debris.errors import UserError
-from debris.formats.coco import read_results
-from debris.formats.dataset import load_dataset
-from debris.formats.yolo import read_labels
-from debris.io.reader import FrameError, list_frames, read_frame
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import report  # noqa: E402
+from debris.config import load_config, parse_overrides  # noqa: E402
+from debris.errors import UserError  # noqa: E402
+from debris.formats.coco import read_results  # noqa: E402
+from debris.formats.dataset import load_dataset  # noqa: E402
+from debris.formats.yolo import read_labels  # noqa: E402
+from debris.io.reader import FrameError, list_frames, read_frame  # noqa: E402
 
 leaves = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True, allow_infinity=True)
           | st.text(max_size=12) | st.sampled_from(["", "a.png", "../x.png", "debris", "0", "1e400", "-1", "\x00"]))
@@ -284,17 +288,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated parser names (default: all)")
     args = parser.parse_args(argv)
     targets = [t for t in TARGETS if not args.only or t.name in args.only.split(",")]
-    print(f"| parser | inputs | values | user errors | crashes | s |\n|---|---|---|---|---|---|")
+    lines = ["| parser | inputs | values | user errors | crashes | s |", "|---|---|---|---|---|---|"]
+    print("\n".join(lines))
     crashes: Counter = Counter()
     for target in targets:
         start = time.perf_counter()
         counts = fuzz(target, args.n)
         crashed = {k: v for k, v in counts.items() if k.startswith("crash")}
         crashes.update({f"{target.name}: {k}": v for k, v in crashed.items()})
-        print(f"| {target.name} | {sum(counts.values())} | {counts['value']} | {counts['user error']} | "
-              f"{sum(crashed.values())} | {time.perf_counter() - start:.0f} |", flush=True)
-    for name, count in crashes.most_common():
-        print(f"{count:6d}  {name}")
+        lines.append(f"| {target.name} | {sum(counts.values())} | {counts['value']} | {counts['user error']} | "
+                     f"{sum(crashed.values())} | {time.perf_counter() - start:.0f} |")
+        print(lines[-1], flush=True)
+    lines += [f"{count:6d}  {name}" for name, count in crashes.most_common()]
+    print("\n".join(lines[2 + len(targets):]))
+    command = f"python benchmarks/fuzz.py --n {args.n}" + (f" --only {args.only}" if args.only else "")
+    report.update_section("Fuzzing (benchmarks/fuzz.py)", f"`{command}` on {datetime.date.today()}:\n\n" + "\n".join(lines))
     return 1 if crashes else 0
 
 
