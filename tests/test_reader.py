@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 import warnings
@@ -269,3 +270,20 @@ def test_bad_sources(tree):
     with pytest.raises(FrameError) as info:
         list_frames([tree / "sub" / "x.csv"])
     assert info.value.reason == "not an image or a list of images (suffix .csv)"
+
+
+def test_a_tiff_with_absurd_samples_per_pixel_is_refused_without_a_word_on_stderr(tmp_path, capfd):
+    # Pillow logs "More samples per pixel than can be decoded" before raising; found by benchmarks/fuzz.py
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((5, 7, 3), 90, np.uint8)).save(buffer, format="TIFF")
+    data = bytearray(buffer.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[entry : entry + 2])[0] == 277:  # SamplesPerPixel
+            data[entry + 8 : entry + 10] = struct.pack("<H", 788)
+    path = tmp_path / "bad.tif"
+    path.write_bytes(data)
+    with pytest.raises(FrameError, match="bad.tif: truncated or corrupt \\(header: Invalid value for samples per pixel\\)"):
+        read_frame(path)
+    assert capfd.readouterr().err == ""

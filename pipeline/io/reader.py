@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import sys
 import tempfile
@@ -50,6 +51,10 @@ _PADDING = b"\x00 \t\r\n"
 # (its errors are kept: _quiet_stderr captures them for the FrameError's reason).
 warnings.filterwarnings("ignore", module=r"PIL\.")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+# Pillow also logs some header errors (a TIFF's absurd SamplesPerPixel) before raising; with no handler
+# of its own, Python's last-resort handler would print them. A NullHandler, as libraries are meant to
+# have, stops that and still lets an application that configures logging see them.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 class FrameError(UserError):
