@@ -263,8 +263,11 @@ def test_label_outputs_honour_the_umask(label_run):
 
 def interrupt_when(done_path: Path, argv: list) -> subprocess.CompletedProcess:
     """Run `debris ARGV`, press Ctrl-C once `done_path` exists, and return the finished process."""
+    # a suite started in the background of a non-interactive shell inherits SIGINT ignored, and so would
+    # the child: Ctrl-C is what is tested, so the child gets the default disposition back
     process = subprocess.Popen([sys.executable, "-m", "debris.cli", *map(str, argv)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ})
+                               stderr=subprocess.PIPE, text=True, env={**os.environ},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not done_path.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
