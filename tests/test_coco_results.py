@@ -72,14 +72,17 @@ def test_eval_takes_a_results_list_and_ids_resolve_through_the_gt(tmp_path, caps
     ({"image_id": 11, "category_id": 7, "bbox": [0, 0, -5, 5], "score": 0.5}, "is not [x, y, width, height]"),
     ({"image_id": 11, "category_id": 7, "bbox": [0, 0, 5, 5], "score": "high"}, "score 'high' is not a number"),
     ({"image_id": {"a": 1}, "category_id": 7, "bbox": [0, 0, 5, 5], "score": 0.5}, "is not an image"),
+    ({"image_id": 11, "category_id": 7, "bbox": [1e308, 0, 1e308, 5], "score": 0.5}, "every value within"),  # fuzz.py
+    ({"image_id": 11, "category_id": 7, "bbox": [0, 0, 5, 5], "score": 1e308}, "is not a number within"),
 ])
-def test_a_bad_result_is_named_by_its_index(tmp_path, entry, message):
+def test_a_bad_result_is_named_by_its_index(tmp_path, entry, message, capfd):
     gt, pred = write_pair(tmp_path)
     pred.write_text(json.dumps(json.loads(pred.read_text()) + [entry]))
     dataset = load_dataset(gt)
     with pytest.raises(DatasetError, match="results\\[\\d+\\]") as err:
         read_predictions(pred, gt_frames(dataset), dataset.classes, gt_source=gt)
     assert message in str(err.value)
+    assert capfd.readouterr().err == ""  # no numpy overflow warning on the way
 
 
 def test_a_results_list_needs_a_coco_gt_and_is_not_a_data_set(tmp_path, capsys):

@@ -282,6 +282,12 @@ def is_results_list(path: Path) -> bool:
     return isinstance(data, list) and bool(data) and isinstance(data[0], dict) and {"image_id", "bbox"} <= data[0].keys()
 
 
+# A results box may lie partly outside its frame, but not a billion pixels away: beyond that it is
+# garbage, and x + w or a score would overflow the float32 that Detections holds.
+MAX_RESULT_PX = 1e9
+MAX_RESULT_SCORE = 1e30
+
+
 def read_results(path: Path, gt_path: Path) -> tuple[list[str], list[ImageLabels], list[Problem]]:
     """A COCO results list as predictions: classes, one ImageLabels per ground-truth image, problems.
 
@@ -318,10 +324,12 @@ def read_results(path: Path, gt_path: Path) -> tuple[list[str], list[ImageLabels
             report(where, f"image_id {image_id!r} is not an image of {gt_path}")
         elif not _is_int(category_id) or category_id not in categories:
             report(where, f"category_id {category_id!r} is not a category of {gt_path}")
-        elif not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox)) and min(bbox[2:]) >= 0):
-            report(where, f"bbox {bbox!r} is not [x, y, width, height] with width, height >= 0")
-        elif not _is_number(score):
-            report(where, f"score {score!r} is not a number")
+        elif not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox)) and min(bbox[2:]) >= 0
+                  and max(map(abs, bbox)) <= MAX_RESULT_PX):
+            report(where, f"bbox {bbox!r} is not [x, y, width, height] with width, height >= 0, "
+                          f"every value within ±{MAX_RESULT_PX:g} px")
+        elif not (_is_number(score) and abs(score) <= MAX_RESULT_SCORE):
+            report(where, f"score {score!r} is not a number within ±{MAX_RESULT_SCORE:g}")
         else:
             found[image_id].append((bbox, category_id, float(score)))
     class_of = {category_id: i for i, category_id in enumerate(sorted(categories))}
