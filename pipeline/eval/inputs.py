@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from debris.formats import coco, yolo
-from debris.formats.dataset import load_dataset
+from debris.formats.dataset import load_dataset, load_results
 from debris.labels import SPLITS, Dataset, DatasetError, ImageLabels, Problem
 from debris.detections import Detections
 from debris.infer.detector import Detector
@@ -82,13 +82,8 @@ def read_predictions(
     """
     path = Path(path)
     if path.suffix.lower() == ".json" and coco.is_results_list(path):
-        if gt_source is None or Path(gt_source).suffix.lower() != ".json":
-            raise DatasetError([Problem(str(path), "file", "a COCO results list names images and categories by id: "
-                                        "give the COCO ground-truth file they come from as --gt")])
-        found_classes, frames, problems = coco.read_results(path, Path(gt_source))
-        if problems:
-            raise DatasetError(problems)
-        return _pair(gt, classes, found_classes, frames, str(path))
+        results = load_results(path, gt_source)
+        return _pair(gt, classes, results.classes, results.splits["train"], str(path))
     if RunFolder(path).coco.is_file():
         path = RunFolder(path).coco
     elif path.is_dir() and not _is_dataset_folder(path) and not RunFolder.holds_run(path):

@@ -88,16 +88,16 @@ def load_dataset(path: str | Path, images: str | Path | None = None, classes: li
     return dataset
 
 
-def load_results(path: str | Path, gt: str | Path, images: str | Path | None = None) -> Dataset:
+def load_results(path: str | Path, gt: str | Path | None, images: str | Path | None = None) -> Dataset:
     """A COCO results list as a one-split (train) data set of predictions, DatasetError if anything is invalid.
 
     Frames and classes come from the ground-truth COCO file `gt` its ids refer to (coco.read_results);
-    the data set's root is `images`, else gt's folder.
+    the data set's root is `images`, else gt's folder. A missing or non-COCO `gt` is a DatasetError.
     """
-    gt = Path(gt)
-    if gt.suffix.lower() != ".json":
+    if gt is None or Path(gt).suffix.lower() != ".json":
         raise DatasetError([Problem(str(path), "file", "a COCO results list names images and categories by id: "
-                                    "give the COCO ground-truth .json they come from as --gt")])
+                                    "give the COCO ground-truth file they come from as --gt")])
+    gt = Path(gt)
     classes, frames, problems = coco.read_results(Path(path), gt)
     if problems:
         raise DatasetError(problems)
