@@ -1,7 +1,11 @@
 """Preprocessing stages: colour and contrast normalisation applied to every frame, in training and labelling alike.
 
 Each stage is a small typed config (validated at load like every other key) that is also callable:
-`stage(image)` maps (H, W, 3) uint8 RGB to (H, W, 3) uint8 RGB. The config lists the stages in order
+`stage(image)` maps (H, W, 3) uint8 RGB to (H, W, 3) uint8 RGB. A stage that measures the frame (its
+gray-world means, its percentiles) splits in two: `stage.fit(sample)` measures and returns the fixed
+mapping, which then applies to any image. A frame fits itself; a product too large to decode whole
+(debris.io.product) fits its overview and maps every window with the same numbers, so its windows are
+prepared as one frame would be. The config lists the stages in order
 (`preprocess:` in configs/default.yaml); a checkpoint records the list it was trained with, and
 labelling runs exactly that list, so the network never sees frames prepared differently from its
 training frames.
@@ -9,7 +13,7 @@ training frames.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, Union
 
 import cv2
@@ -21,6 +25,14 @@ class _Stage(BaseModel):
     # the same rules as every config section: a typo is an error, "5" is not silently a number
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    def fit(self, sample: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The stage's mapping with whatever it measures taken from `sample`, (H, W, 3) uint8 RGB."""
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """The stage on one frame, measured on the frame itself."""
+        return self.fit(image)(image)
+
 
 class GrayWorld(_Stage):
     """White balance by the gray-world assumption: scale each channel to the frame's mean gray.
@@ -31,10 +43,10 @@ class GrayWorld(_Stage):
 
     name: Literal["gray_world"]
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        means = image.reshape(-1, 3).mean(axis=0)
-        gains = means.mean() / np.maximum(means, 1e-3)
-        return np.clip(image * gains.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+    def fit(self, sample: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        means = sample.reshape(-1, 3).mean(axis=0)
+        gains = (means.mean() / np.maximum(means, 1e-3)).astype(np.float32)
+        return lambda image: np.clip(image * gains + 0.5, 0, 255).astype(np.uint8)
 
 
 class PercentileStretch(_Stage):
@@ -48,12 +60,12 @@ class PercentileStretch(_Stage):
     low: float = Field(0.5, ge=0, lt=100, description="percentile mapped to 0")
     high: float = Field(99.5, gt=0, le=100, description="percentile mapped to 255")
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        luminance = image[::4, ::4].mean(axis=2)
+    def fit(self, sample: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        luminance = sample[::4, ::4].mean(axis=2)
         lo, hi = np.percentile(luminance, [self.low, self.high])
         scale = 255.0 / max(hi - lo, 1.0)
         lut = np.clip((np.arange(256) - lo) * scale + 0.5, 0, 255).astype(np.uint8)
-        return cv2.LUT(image, lut)
+        return lambda image: cv2.LUT(image, lut)
 
 
 class Clahe(_Stage):
@@ -63,7 +75,10 @@ class Clahe(_Stage):
     clip_limit: float = Field(2.0, gt=0, description="contrast limit per tile")
     grid: int = Field(8, ge=1, le=64, description="tiles per side")
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def fit(self, sample: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        return self.apply  # local by nature: each tile of CLAHE's grid equalises its own neighbourhood
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
         lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
         equalise = cv2.createCLAHE(clipLimit=self.clip_limit, tileGridSize=(self.grid, self.grid))
         lab[..., 0] = equalise.apply(np.ascontiguousarray(lab[..., 0]))
@@ -77,7 +92,10 @@ class Denoise(_Stage):
     sigma_space: float = Field(3.0, gt=0, description="pixels")
     sigma_color: float = Field(12.0, gt=0, description="grey levels")
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def fit(self, sample: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        return self.apply  # local: a pixel's neighbourhood, whatever frame it lies in
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
         return cv2.bilateralFilter(image, d=0, sigmaColor=self.sigma_color, sigmaSpace=self.sigma_space)
 
 
@@ -106,3 +124,21 @@ def preprocess(image: np.ndarray, stages: Sequence[Stage]) -> np.ndarray:
     for stage in stages:
         image = stage(image)
     return image
+
+
+def fit_preprocess(stages: Sequence[Stage], sample: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The stages fitted on `sample` (each on what the stages before it made of it), as one mapping.
+
+    fit_preprocess(stages, image)(image) == preprocess(image, stages).
+    """
+    fitted = []
+    for stage in stages:
+        fitted.append(stage.fit(sample))
+        sample = fitted[-1](sample)
+
+    def run(image: np.ndarray) -> np.ndarray:
+        for mapping in fitted:
+            image = mapping(image)
+        return image
+
+    return run

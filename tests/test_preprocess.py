@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from debris.config import ConfigError, load_config
-from debris.preprocess import Clahe, Denoise, GrayWorld, PercentileStretch, parse_stages, preprocess, stage_records
+from debris.preprocess import (
+    Clahe, Denoise, GrayWorld, PercentileStretch, fit_preprocess, parse_stages, preprocess, stage_records,
+)
 
 
 def textured(seed: int = 0, size: int = 128) -> np.ndarray:
@@ -76,3 +78,30 @@ def test_a_bad_stage_is_a_config_error_naming_the_key(override, message):
     with pytest.raises(ConfigError, match=None) as err:
         load_config(overrides=[override])
     assert message in str(err.value)
+
+
+def cast_frame(seed: int = 3) -> np.ndarray:
+    """A low-contrast frame with a colour cast, (256, 256, 3) uint8: every measuring stage has work to do."""
+    return np.clip(textured(seed, 256) * np.array([0.9, 0.7, 0.5]) + 20, 0, 255).astype(np.uint8)
+
+
+STAGE_LISTS = [
+    [{"name": "gray_world"}, {"name": "percentile_stretch", "low": 1.0, "high": 99.0}],
+    [{"name": "percentile_stretch"}, {"name": "clahe", "grid": 4}, {"name": "denoise"}],
+]
+
+
+@pytest.mark.parametrize("records", STAGE_LISTS)
+def test_fitting_on_the_frame_itself_is_preprocessing_it(records):
+    stages, image = parse_stages(records), cast_frame()
+    np.testing.assert_array_equal(fit_preprocess(stages, image)(image), preprocess(image, stages))
+
+
+def test_a_window_mapped_with_the_frames_fit_equals_the_same_window_of_the_prepared_frame():
+    # what labelling a product in windows relies on: the measuring stages' numbers come from the
+    # whole frame, so a window comes out as it would in the prepared frame
+    stages, image = parse_stages(STAGE_LISTS[0]), cast_frame()
+    prepared, mapping = preprocess(image, stages), fit_preprocess(stages, image)
+    window = image[64:160, 32:200]
+    np.testing.assert_array_equal(mapping(window), prepared[64:160, 32:200])
+    assert not np.array_equal(preprocess(window, stages), prepared[64:160, 32:200])  # fitting the window alone differs

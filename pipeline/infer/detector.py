@@ -18,6 +18,7 @@ never imports torch, so this module imports torch only when a torch network runs
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ import numpy as np
 from debris.config import ConfigError, LabelConfig, load_config, validate
 from debris.detections import Detections
 from debris.infer.postprocess import Decoder, Merger
-from debris.infer.tiler import Tiler
+from debris.infer.tiler import Tiler, Window
 from debris.io.onnx_file import OnnxNet
 from debris.io.reader import DEFAULT_MAX_PIXELS, read_frame
 from debris.models import DEFAULT_WEIGHTS, decode_np
@@ -159,17 +160,31 @@ class Detector:
         image = preprocess(image, self.stages)
         h, w = image.shape[:2]
         windows = self.tiler.windows(w, h)
-        results: list[Detections] = [Detections.empty()] * len(windows)
-        by_size: dict[tuple[int, int], list[int]] = {}  # all tiles share a size: they go in batches
+        batches = self.batches(windows)
+        crops = ([self.tiler.crop(image, windows[i]) for i in batch] for batch in batches)
+        return self.merger(windows, self.detect_batches(batches, crops, len(windows)), w, h)
+
+    def batches(self, windows: list[Window]) -> list[list[int]]:
+        """Indices of `windows` grouped as the network sees them: one window size per batch, at most
+        label.batch windows each, in order. Every engine batches alike, so boxes come out bit for bit equal."""
+        by_size: dict[tuple[int, int], list[int]] = {}
         for i, window in enumerate(windows):
             by_size.setdefault(window.size, []).append(i)
-        for indices in by_size.values():
-            for start in range(0, len(indices), self.settings.batch):
-                chunk = indices[start : start + self.settings.batch]
-                raw, height, width = self._forward([self.tiler.crop(image, windows[i]) for i in chunk])
-                for i, dets in zip(chunk, self.decoder(raw, _points(tuple(self.net.strides), height, width))):
-                    results[i] = dets
-        return self.merger(windows, results, w, h)
+        step = self.settings.batch
+        return [indices[k : k + step] for indices in by_size.values() for k in range(0, len(indices), step)]
+
+    def detect_batches(self, batches: list[list[int]], crops: Iterable[list[np.ndarray]], windows: int) -> list[Detections]:
+        """Each window's boxes, in its network pixels; windows of no batch given get none.
+
+        batches: window indices per batch (Detector.batches, or some of them); crops: per batch, its
+        windows' pixels at the network's scale, (h, w, 3) uint8 RGB of one size; windows: how many there are.
+        """
+        results: list[Detections] = [Detections.empty()] * windows
+        for batch, pixels in zip(batches, crops, strict=True):
+            raw, height, width = self._forward(pixels)
+            for i, dets in zip(batch, self.decoder(raw, _points(tuple(self.net.strides), height, width))):
+                results[i] = dets
+        return results
 
     def _forward(self, crops: list[np.ndarray]) -> tuple[Any, int, int]:
         """N (h, w, 3) uint8 crops of one size -> raw (N, A, 4 + C) (np.ndarray from onnxruntime, else
