@@ -35,7 +35,7 @@ class _Section(BaseModel):
 
 
 class ReaderConfig(_Section):
-    max_pixels: int = Field(gt=0, description="refuse frames with more pixels (decompression-bomb guard)")
+    max_pixels: int = Field(gt=0, description="the most pixels decoded at once: larger JPEG/PNG frames are refused, larger TIFFs read in windows")
     recursive: bool = Field(description="descend into subfolders of folder sources")
 
 

@@ -10,7 +10,8 @@ FOLDERS = {"debris": ROOT / "pipeline", "debris.models": ROOT / "models", "debri
 # Each module may import from its own layer and the layers before it. config is the schema of every
 # command, so it sits above the formats whose names it validates (label.formats are SINKS' keys).
 LAYERS = [
-    ["debris", "debris.configs", "debris.detections", "debris.labels", "debris.boxes", "debris.errors", "debris.preprocess"],
+    ["debris", "debris.configs", "debris.detections", "debris.labels", "debris.boxes", "debris.errors", "debris.preprocess",
+     "debris.geo"],
     ["debris.io"],
     ["debris.formats", "debris.models", "debris.synth.families"],  # families: the names synth.families may use
     ["debris.config"],

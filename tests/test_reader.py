@@ -287,3 +287,11 @@ def test_a_tiff_with_absurd_samples_per_pixel_is_refused_without_a_word_on_stder
     with pytest.raises(FrameError, match="bad.tif: truncated or corrupt \\(header: Invalid value for samples per pixel\\)"):
         read_frame(path)
     assert capfd.readouterr().err == ""
+
+
+def test_folders_list_orbital_products_and_a_pds3_product_once_by_its_label(tmp_path):
+    for name in ["a.png", "b.jp2", "c.IMG", "c.LBL", "d.img", "e.xml", "notes.txt.bak"]:
+        (tmp_path / name).write_bytes(b"x")
+    # c.IMG is the image of the detached label c.LBL: one product; d.img has no label beside it
+    assert [p.name for p in list_frames([tmp_path])] == ["a.png", "b.jp2", "c.LBL", "d.img"]
+    assert list_frames([tmp_path / "e.xml"]) == [tmp_path / "e.xml"]  # a PDS4 label is taken when named

@@ -28,6 +28,10 @@ from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin, Tif
 from debris.errors import UserError
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+# Orbital products, read in windows by debris.io.product: listed from folders beside the images. A PDS4
+# label (.xml) is taken only when named, as that suffix is too common to pick out of a folder.
+PRODUCT_SUFFIXES: tuple[str, ...] = (".jp2", ".j2k", ".jpx", ".img", ".lbl")
+NAMED_SUFFIXES: tuple[str, ...] = (".xml",)
 LIST_SUFFIXES: tuple[str, ...] = (".txt", ".lst")
 DEFAULT_MAX_PIXELS = 200_000_000
 
@@ -232,6 +236,8 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
 def list_frames(sources: Sequence[str | Path], recursive: bool = False) -> list[Path]:
     """Expand image files, list files (.txt/.lst), folders and glob patterns into image paths.
 
+    Folders and globs give images and orbital products (PRODUCT_SUFFIXES; a PDS3 product by its label).
+
     Order follows `sources`; folders and globs are sorted; each path appears once (first
     occurrence). Paths named in list files are not checked: read_frame reports missing ones,
     so one bad entry does not stop a batch.
@@ -249,7 +255,7 @@ def _expand(source: str | Path, recursive: bool) -> list[Path]:
         return sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if _is_image(p))
     if path.is_file():
         suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
+        if suffix in IMAGE_SUFFIXES + PRODUCT_SUFFIXES + NAMED_SUFFIXES:
             return [path]
         if suffix in LIST_SUFFIXES:
             return _read_list(path)
@@ -274,4 +280,12 @@ def _read_list(list_file: Path) -> list[Path]:
 
 
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+    suffix = path.suffix.lower()
+    if suffix in (".img", ".jp2") and _has_label(path):  # a PDS3 product: listed once, by its label
+        return False
+    return suffix in IMAGE_SUFFIXES + PRODUCT_SUFFIXES and path.is_file()
+
+
+def _has_label(path: Path) -> bool:
+    """Whether a detached PDS3 label (same stem, .lbl or .LBL) lies beside the file."""
+    return path.with_suffix(".lbl").is_file() or path.with_suffix(".LBL").is_file()
