@@ -175,6 +175,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     from debris.infer.detector import Detector
     from debris.io.reader import list_frames
 
+    if args.engine != "ray" and (args.address or args.ray_workers):
+        raise ConfigError("--address and --ray-workers are options of --engine ray")
     _out_folder(args.out)
     overrides = args.overrides + ([f"label.workers={args.workers}"] if args.workers else [])
     config = load_config(args.config, overrides)
@@ -183,9 +185,15 @@ def cmd_label(args: argparse.Namespace) -> int:
         nested = not config.reader.recursive and list_frames(args.sources, recursive=True)
         raise ConfigError(f"no image files found in {' '.join(map(str, args.sources))}"
                           + ("; its sub-folders hold some: add reader.recursive=true" if nested else ""))
-    detector = Detector.load(args.model, config.label)
-    summary = label_frames(detector, paths, args.out, save_overlays=args.save_overlays, resume=args.resume,
-                           max_pixels=config.reader.max_pixels)
+    if args.engine == "ray":
+        from debris.infer.ray_engine import label_frames_ray
+
+        summary = label_frames_ray(args.model, config.label, paths, args.out, save_overlays=args.save_overlays,
+                                   resume=args.resume, max_pixels=config.reader.max_pixels, actors=args.ray_workers,
+                                   address=args.address)
+    else:
+        summary = label_frames(Detector.load(args.model, config.label), paths, args.out, save_overlays=args.save_overlays,
+                               resume=args.resume, max_pixels=config.reader.max_pixels)
     for path, reason in summary.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"labelled {summary.labelled} of {summary.frames} frames"
@@ -388,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-overlays", action="store_true", help="also write OUT/overlays/<frame>.jpg with the boxes drawn")
     p.add_argument("--resume", action="store_true", help="continue a run in OUT: frames already labelled are skipped")
     p.add_argument("--workers", type=_positive_int, help="threads decoding frames ahead (default: label.workers)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process (default); ray: Ray actors, on this machine or the cluster of --address")
+    p.add_argument("--address", metavar="ADDR", help="with --engine ray: a running Ray cluster's address (HEAD:6379); "
+                                                     "default: start a local Ray on this machine's cores")
+    p.add_argument("--ray-workers", type=_positive_int, metavar="N",
+                   help="with --engine ray: actors labelling at once, one torch thread each (default: the cluster's CPUs)")
     p.add_argument("--config", help="YAML file merged over configs/default.yaml")
     p.set_defaults(func=cmd_label)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from debris.detections import Detections
+from debris.geo import GeoRef
 from debris.errors import UserError
 
 SPLITS = ("train", "val", "test")  # the split names YOLO's data.yaml knows; COCO files use them too
@@ -28,6 +29,7 @@ class ImageLabels:
     width: int
     height: int
     labels: Detections
+    geo: GeoRef | None = None  # where the pixels lie on Mars, for a map-projected product
 
 
 @dataclass

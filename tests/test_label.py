@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ from debris.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, mai
 from debris.config import ConfigError
 from debris.formats.dataset import load_dataset
 from debris.formats.writers import read_frame_json
+from debris.infer.windowed import detect_product
 from tests.builders import CLASSES, untrained_checkpoint
 
 # an untrained network scores everything near its prior (~0.01): a low conf makes it report boxes
@@ -153,3 +155,30 @@ def test_frames_whose_outputs_would_collide_are_refused(model, frames, tmp_path,
     cv2.imwrite(str(frames / "f0.png"), np.zeros((50, 60), np.uint8))  # beside f0.jpg
     assert label(frames, "--out", tmp_path / "out", "--model", model) == EXIT_USAGE
     assert "f0.jpg" in capsys.readouterr().err and not (tmp_path / "out" / "frames").exists()
+
+
+def test_a_product_is_labelled_window_by_window_never_decoded_whole(model, frames, tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(frames / "product.tif"), cv2.GaussianBlur(rng.integers(0, 256, (1000, 1400, 3), dtype=np.uint8), (0, 0), 3))
+    decoded = []
+    real = debris.infer.label.read_frame
+    monkeypatch.setattr(debris.infer.label, "read_frame", lambda path, *a: (decoded.append(Path(path).name), real(path, *a))[1])
+    out = tmp_path / "out"
+    assert label(frames, "--out", out, "--model", model, "--save-overlays", *LOW_CONF, "reader.max_pixels=1200000") == EXIT_OK
+    assert len(decoded) == 6 and "product.tif" not in decoded  # 1.4 MP: over max_pixels, so a product
+    record = read_frame_json(out / "frames" / "product.json")
+    dets, width, height = detect_product(Detector.load(model, conf=0.005, max_det=20), frames / "product.tif")
+    assert (record.width, record.height) == (width, height) == (1400, 1000) and len(record.labels) == len(dets) > 0
+    np.testing.assert_allclose(record.labels.xyxy, dets.xyxy, atol=1e-3)
+    assert not (out / "overlays" / "product.jpg").exists()  # no whole image to draw on
+
+
+def test_the_ray_engine_without_ray_names_the_extra(model, frames, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    assert label(frames, "--out", tmp_path / "out", "--model", model, "--engine", "ray") == EXIT_USAGE
+    assert "pip install 'debris[ray]'" in capsys.readouterr().err
+
+
+def test_ray_options_need_the_ray_engine(model, frames, tmp_path, capsys):
+    assert label(frames, "--out", tmp_path / "out", "--model", model, "--address", "head:6379") == EXIT_USAGE
+    assert "--engine ray" in capsys.readouterr().err

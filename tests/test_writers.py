@@ -6,6 +6,7 @@ Every file is written to and read from a temporary folder.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -18,6 +19,8 @@ import pytest
 import yaml
 
 from debris.formats.coco import write_coco
+from debris.formats.geojson import write_geojson
+from debris.geo import GeoRef
 from debris.formats.dataset import load_dataset, read_dataset
 from debris.labels import ImageLabels
 from debris.detections import Detections
@@ -248,6 +251,8 @@ WRITERS = {
     "csv": lambda path: write_csv(path, CLASSES, frames()),
     "json": lambda path: write_frame_json(path, frames()[0], CLASSES),
     "labelstudio": lambda path: write_labelstudio(path, CLASSES, frames(), model_version="debris-1"),
+    "geojson": lambda path: write_geojson(path, dataclasses.replace(frames()[0], geo=GeoRef("LOCAL_CS[\"grid\"]", (1, 0, 0, 0, -1, 0))),
+                                          CLASSES),
 }
 
 

@@ -5,6 +5,7 @@
                                     "images": the folder the frame names are relative to
       frames/<name>.json            one per labelled frame: file_name, width, height, detections
       labels/<name>.txt             YOLO txt (class cx cy w h [conf]), with classes.txt beside
+      geojson/<name>.geojson        boxes in map coordinates, one file per map-projected product
       predictions.coco.json         COCO data set with a score on every box (CVAT: COCO 1.0 import)
       predictions.csv               one row per box
       predictions.labelstudio.json  Label Studio tasks with predictions
@@ -70,6 +71,9 @@ class RunFolder:
 
     def yolo_txt(self, name: str) -> Path:
         return self.root / "labels" / with_suffix(name, ".txt")
+
+    def geojson(self, name: str) -> Path:
+        return self.root / "geojson" / with_suffix(name, ".geojson")
 
     def overlay(self, name: str) -> Path:
         return self.root / "overlays" / with_suffix(name, ".jpg")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from debris.formats.coco import write_coco
+from debris.formats.geojson import write_geojson
 from debris.formats.run_folder import RunFolder
 from debris.formats.writers import write_csv, write_labelstudio, write_yolo_txt
 from debris.io.files import write_text_atomic
@@ -43,6 +44,15 @@ def _yolo_classes(run: RunFolder, images: list[ImageLabels], ctx: SinkContext) -
     write_text_atomic(run.classes_txt, "".join(f"{name}\n" for name in ctx.classes))
 
 
+def _geojson_frame(run: RunFolder, image: ImageLabels, ctx: SinkContext) -> None:
+    if image.geo is not None:  # a frame without a map projection has no place to put on a map
+        write_geojson(run.geojson(image.file_name), image, ctx.classes)
+
+
+def _no_collection(run: RunFolder, images: list[ImageLabels], ctx: SinkContext) -> None:
+    """GeoJSON has no collection: each product has its own projection, so its own file."""
+
+
 def _coco(run: RunFolder, images: list[ImageLabels], ctx: SinkContext) -> None:
     write_coco(run.coco, ctx.classes, images, scores=True)
 
@@ -60,4 +70,5 @@ SINKS: dict[str, Sink] = {
     "yolo": Sink(_yolo_frame, _yolo_classes),
     "csv": Sink(None, _csv),
     "labelstudio": Sink(None, _labelstudio),
+    "geojson": Sink(_geojson_frame, _no_collection),
 }

@@ -23,12 +23,14 @@ from urllib.parse import quote
 from debris.boxes import xyxy_to_percent
 from debris.labels import ImageLabels
 from debris.detections import Detections
+from debris.geo import GeoRef
 from debris.io.files import write_text_atomic
 from debris.formats.yolo import yolo_lines
 
 
 def write_frame_json(path: str | Path, image: ImageLabels, classes: list[str]) -> None:
-    """One frame's boxes: {"file_name", "width", "height", "detections": [...]}.
+    """One frame's boxes: {"file_name", "width", "height", "detections": [...]}, and "geo" (GeoRef.to_dict)
+    for a map-projected product.
 
     Each detection is {"class_id", "class" (its name), "score" (5 decimals), "xyxy" (pixels,
     4 decimals)}.
@@ -38,6 +40,8 @@ def write_frame_json(path: str | Path, image: ImageLabels, classes: list[str]) -
         for class_id, score, xyxy in _rows(image)
     ]
     data = {"file_name": image.file_name, "width": image.width, "height": image.height, "detections": detections}
+    if image.geo is not None:
+        data["geo"] = image.geo.to_dict()
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n")
 
 
@@ -148,7 +152,8 @@ def _frame(data: object) -> ImageLabels:
         class_ids.append(class_id)
         scores.append(score)
         boxes.append(xyxy)
-    return ImageLabels(file_name, width, height, Detections(boxes, scores, class_ids))
+    geo = GeoRef.from_dict(data["geo"]) if "geo" in data else None
+    return ImageLabels(file_name, width, height, Detections(boxes, scores, class_ids), geo)
 
 
 def _is_int(value: object) -> bool:

@@ -1,0 +1,81 @@
+"""Products too large to decode whole (debris.io.product): the detector's windows read from the file.
+
+The tiler plans the same windows as for any frame. The whole-frame view comes from the product's
+own reduced-resolution levels; the native tiles are read a batch at a time, one batch ahead in a
+thread, so the network does not wait on the decoder and memory holds two batches whatever the
+product's size. Preprocessing measures the whole-frame view and maps every window with those
+numbers (debris.preprocess.fit_preprocess): the windows are prepared as one frame would be.
+
+A product's batches can be split between workers (the Ray engine): each runs `detect_product_batches`
+on its share, and `merge_product` joins what they return into the product's detections, the same
+boxes, bit for bit, as one process running all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from debris.detections import Detections
+from debris.infer.detector import Detector
+from debris.infer.tiler import Window
+from debris.io.product import Product, open_product
+from debris.preprocess import fit_preprocess
+
+
+def product_plan(detector: Detector, width: int, height: int) -> tuple[list[Window], list[list[int]]]:
+    """The windows of a width x height product and their batches (Detector.batches)."""
+    windows = detector.tiler.windows(width, height)
+    return windows, detector.batches(windows)
+
+
+def detect_product_batches(detector: Detector, path: str | Path, only: list[int] | None = None) -> dict[int, Detections]:
+    """Boxes of the windows in batches `only` (indices into product_plan's batches; None: all) of the product
+    at `path`, per window index, in that window's network pixels. Raises FrameError for an unreadable product."""
+    with open_product(path) as product:
+        windows, batches = product_plan(detector, product.width, product.height)
+        chosen = [batches[k] for k in (range(len(batches)) if only is None else only)]
+        results = detector.detect_batches(chosen, _read_ahead(product, detector, windows, chosen), len(windows))
+    return {i: results[i] for batch in chosen for i in batch}
+
+
+def merge_product(detector: Detector, width: int, height: int, results: dict[int, Detections]) -> Detections:
+    """The product's detections, in product pixels, from every window's boxes (detect_product_batches' dicts, joined)."""
+    windows, _ = product_plan(detector, width, height)
+    return detector.merger(windows, [results.get(i, Detections.empty()) for i in range(len(windows))], width, height)
+
+
+def detect_product(detector: Detector, path: str | Path) -> tuple[Detections, int, int]:
+    """All of a product's detections, and its width and height."""
+    with open_product(path) as product:
+        width, height = product.width, product.height
+    return merge_product(detector, width, height, detect_product_batches(detector, path)), width, height
+
+
+def _read_ahead(product: Product, detector: Detector, windows: list[Window], batches: list[list[int]]) -> Iterator[list[np.ndarray]]:
+    """Per batch, its windows' pixels prepared for the network; the next batch is read while this one runs.
+
+    One reading thread: a product's file handle serves one thread at a time.
+    """
+    whole = windows[0]
+    sample = product.read(whole.x0, whole.y0, whole.width, whole.height, out_size=whole.size)
+    prepare = fit_preprocess(detector.stages, sample)
+
+    def read(batch: list[int]) -> list[np.ndarray]:
+        crops = []
+        for i in batch:
+            w = windows[i]
+            pixels = sample if i == 0 else product.read(w.x0, w.y0, w.width, w.height, out_size=None if w.scale == 1 else w.size)
+            crops.append(prepare(pixels))
+        return crops
+
+    with ThreadPoolExecutor(1, thread_name_prefix="product") as reader:
+        pending = reader.submit(read, batches[0]) if batches else None
+        for k in range(len(batches)):
+            crops = pending.result()
+            if k + 1 < len(batches):
+                pending = reader.submit(read, batches[k + 1])
+            yield crops
