@@ -115,3 +115,20 @@ def test_a_piece_inside_a_better_box_of_its_class_is_dropped_and_other_classes_a
     # a better-scoring piece keeps the whole: only the lower-scoring box can be the duplicate
     flipped = Detections(boxes[:2], np.array([0.6, 0.7]), np.array([1, 1]))
     assert len(Merger(iou=0.6, max_det=10)([window], [flipped], 400, 400)) == 2
+
+
+def test_the_containment_check_in_chunks_drops_what_the_whole_matrix_drops():
+    # a product's merge checks thousands of boxes: rows go CHUNK at a time, with the same answer
+    from debris.infer import postprocess
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 2000, (700, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(2, 80, (700, 2))], 1).astype(np.float32)
+    dets = Detections(boxes, np.sort(rng.uniform(0, 1, 700))[::-1].copy(), rng.integers(0, 2, 700))
+    lo, hi = np.maximum(boxes[:, None, :2], boxes[None, :, :2]), np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)
+    area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
+    inside = inter / area[:, None] >= postprocess.CONTAINED
+    whole = ~(inside & np.tri(700, k=-1, dtype=bool) & (dets.class_ids[:, None] == dets.class_ids[None, :])).any(1)
+    assert 700 > postprocess.CHUNK and 0 < whole.sum() < 700
+    np.testing.assert_array_equal(postprocess._not_contained(dets), whole)

@@ -33,6 +33,7 @@ from debris.models import decode_np
 EDGE_PX = 2.0
 CONTAINED = 0.8  # share of a box's area inside a better box of its class that makes it a duplicate
 CANDIDATES = 3  # boxes per max_det checked for containment (the check is N x N)
+CHUNK = 256  # rows of the containment check at a time
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,21 @@ class Merger:
 def _not_contained(dets: Detections) -> np.ndarray:
     """(N,) bool: False for a box with >= CONTAINED of its area inside a better-scoring box of its class.
 
-    dets must be sorted best score first (batched_nms returns them so).
+    dets must be sorted best score first (batched_nms returns them so). Rows go CHUNK at a time, so a
+    product's thousands of boxes need CHUNK x N, not N x N, of memory.
     """
-    boxes = dets.xyxy
-    lo, hi = np.maximum(boxes[:, None, :2], boxes[None, :, :2]), np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(-1)  # (N, N)
+    boxes, n = dets.xyxy, len(dets)
     area = (boxes[:, 2:] - boxes[:, :2]).prod(-1)
-    inside = inter / np.maximum(area[:, None], 1e-9) >= CONTAINED  # [j, i]: j lies inside i
-    better = np.tri(len(dets), k=-1, dtype=bool)  # [j, i]: i comes before j
-    same = dets.class_ids[:, None] == dets.class_ids[None, :]
-    return ~(inside & better & same).any(1)
+    keep = np.ones(n, dtype=bool)
+    for start in range(0, n, CHUNK):
+        rows = np.arange(start, min(start + CHUNK, n))
+        lo, hi = np.maximum(boxes[rows, None, :2], boxes[None, :, :2]), np.minimum(boxes[rows, None, 2:], boxes[None, :, 2:])
+        inter = np.clip(hi - lo, 0, None).prod(-1)  # (rows, N)
+        inside = inter / np.maximum(area[rows, None], 1e-9) >= CONTAINED  # [j, i]: j lies inside i
+        better = rows[:, None] > np.arange(n)[None, :]  # [j, i]: i comes before j
+        same = dets.class_ids[rows, None] == dets.class_ids[None, :]
+        keep[rows] = ~(inside & better & same).any(1)
+    return keep
 
 
 def _to_frame(window: Window, result: Detections) -> Detections:
