@@ -39,7 +39,8 @@ THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    packages = ["debris", "torch", "torchvision", "onnxruntime", "numpy", "opencv-python-headless", "scikit-image", "pydantic"]
+    packages = ["debris", "torch", "torchvision", "onnxruntime", "rasterio", "ray", "numpy", "opencv-python-headless",
+                "scikit-image", "pydantic"]
     weights = DEFAULT_WEIGHTS
     rows = [("python", f"{platform.python_version()} ({sys.executable})")]
     rows += [(name, _version(name)) for name in packages]
