@@ -15,7 +15,9 @@ from benchmarks.archive_product import make_product  # noqa: E402
 from debris.detections import Detections  # noqa: E402
 from debris.infer.detector import Detector  # noqa: E402
 from debris.infer.label import label_frames  # noqa: E402
-from debris.infer.windowed import detect_product, detect_product_batches, merge_product, product_plan  # noqa: E402
+from debris.infer.windowed import (  # noqa: E402
+    SAMPLE_GRID, SAMPLE_SIDE, detect_product, detect_product_batches, full_resolution_sample, merge_product, product_plan,
+)
 from debris.io.product import open_product  # noqa: E402
 from tests.builders import untrained_checkpoint  # noqa: E402
 
@@ -84,3 +86,16 @@ def test_the_shipped_model_finds_the_hardware_on_the_map(product, tmp_path, name
             assert hits[0]["lon"] == pytest.approx(o["lon_lat_deg"][0], abs=1e-4)  # 5 m on Mars is 8e-5 degrees
             assert hits[0]["lat"] == pytest.approx(o["lon_lat_deg"][1], abs=1e-4)
     assert found == 2
+
+
+def test_the_preprocessing_sample_is_full_resolution_pixels_not_the_narrower_reduced_view(product):
+    folder, _ = product
+    with open_product(folder / "product.tif") as p:
+        whole = p.read(0, 0, p.width, p.height)[..., 0].astype(float)
+        sample = full_resolution_sample(p)[..., 0].astype(float)
+        reduced = p.overview(64)[..., 0].astype(float)  # 32x reduced, as a 512 px view of a 16k px product
+        x, y = int(np.linspace(0, p.width - SAMPLE_SIDE, SAMPLE_GRID)[1].round()), 0
+        np.testing.assert_array_equal(sample[:SAMPLE_SIDE, SAMPLE_SIDE : 2 * SAMPLE_SIDE], whole[y : y + SAMPLE_SIDE, x : x + SAMPLE_SIDE])
+    spread = lambda a: np.subtract(*np.percentile(a, [99.5, 0.5]))  # noqa: E731  what percentile_stretch maps to 0..255
+    assert abs(spread(sample) - spread(whole)) < 0.1 * spread(whole)
+    assert spread(reduced) < 0.8 * spread(whole)  # averaging narrows the histogram: a stretch fitted there over-stretches
