@@ -27,7 +27,7 @@ from PIL import TiffImagePlugin
 
 from debris.errors import MissingPackage
 from debris.geo import GeoRef
-from debris.io.reader import FrameError, read_header
+from debris.io.reader import FrameError, check_file, read_header
 
 PRODUCT_SUFFIXES: tuple[str, ...] = (".jp2", ".j2k", ".jpx", ".img", ".lbl", ".xml", ".tif", ".tiff")
 _TIFF_SUFFIXES = (".tif", ".tiff")
@@ -219,12 +219,7 @@ def _open(path: Path) -> Any:
         raise MissingPackage(f"{path}: reading JPEG 2000, PDS and huge TIFF products needs rasterio: pip install 'debris[archive]'") from None
     from rasterio.errors import RasterioError
 
-    if not path.exists():
-        raise FrameError(path, "missing (no such file)")
-    if not path.is_file():
-        raise FrameError(path, "not a file")
-    if path.stat().st_size == 0:
-        raise FrameError(path, "empty (0 bytes)")
+    check_file(path)
     _limit_gdal_cache()
     try:
         ds = rasterio.open(path)

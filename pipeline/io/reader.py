@@ -110,13 +110,18 @@ def read_frame(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Frame:
         raise FrameError(path, f"unreadable ({e.strerror or e})") from e
 
 
-def _read(path: Path, max_pixels: int) -> Frame:
+def check_file(path: Path) -> None:
+    """FrameError unless `path` is an existing, non-empty file: the first thing said about any bad input."""
     if not path.exists():
         raise FrameError(path, "missing (no such file)")
     if not path.is_file():
         raise FrameError(path, "not a file")
     if path.stat().st_size == 0:
         raise FrameError(path, "empty (0 bytes)")
+
+
+def _read(path: Path, max_pixels: int) -> Frame:
+    check_file(path)
     width, height, channels = read_header(path)
     if (n := width * height) > max_pixels:
         raise FrameError(path, f"too large: {width} x {height} = {n} pixels exceeds the limit of {max_pixels}")
