@@ -27,12 +27,11 @@ from PIL import TiffImagePlugin
 
 from debris.errors import MissingPackage
 from debris.geo import GeoRef
-from debris.io.reader import FrameError, check_file, read_header
+from debris.io.reader import NAMED_SUFFIXES, PRODUCT_SUFFIXES, FrameError, check_file, detached_label, read_header
 
-PRODUCT_SUFFIXES: tuple[str, ...] = (".jp2", ".j2k", ".jpx", ".img", ".lbl", ".xml", ".tif", ".tiff")
 _TIFF_SUFFIXES = (".tif", ".tiff")
-# The drivers of the formats above: whatever else GDAL's ~150 drivers make of a file (an .xml as some
-# other format) is refused. PDS opens a PDS3 label that points to a JPEG 2000 (HiRISE) itself.
+# The drivers of the product formats (reader.PRODUCT_SUFFIXES and NAMED_SUFFIXES, and TIFF): whatever
+# else GDAL's ~150 drivers make of a file (an .xml as some other format) is refused. PDS opens a PDS3 label that points to a JPEG 2000 (HiRISE) itself.
 _DRIVERS = ("GTiff", "JP2OpenJPEG", "PDS", "PDS4", "ISIS3", "VICAR")
 # GDAL keeps decoded blocks in one process-wide cache of 5% of the RAM by default (6 GB on a 128 GB
 # machine), which a product read window by window fills to the brim. Windows move along a row, so
@@ -59,7 +58,7 @@ def is_product(path: str | Path, max_pixels: int) -> bool:
     """
     suffix = Path(path).suffix.lower()
     if suffix not in _TIFF_SUFFIXES:
-        return suffix in PRODUCT_SUFFIXES
+        return suffix in PRODUCT_SUFFIXES + NAMED_SUFFIXES
     try:
         width, height, _ = read_header(path)
     except (FrameError, OSError):
@@ -224,7 +223,7 @@ def _open(path: Path) -> Any:
     try:
         ds = rasterio.open(path)
     except RasterioError as e:
-        label = _detached_label(path)
+        label = detached_label(path) if path.suffix.lower() == ".img" else None
         if label is None:
             raise FrameError(path, f"not a readable product ({_reason(e, path)})") from e
         try:
@@ -235,13 +234,6 @@ def _open(path: Path) -> Any:
         ds.close()
         raise FrameError(path, f"not a product: GDAL reads it as {ds.driver}, not JPEG 2000, PDS3, PDS4 or TIFF")
     return ds
-
-
-def _detached_label(path: Path) -> Path | None:
-    """The PDS3 label beside an .img (x.lbl or x.LBL), or None."""
-    if path.suffix.lower() != ".img":
-        return None
-    return next((label for label in (path.with_suffix(".lbl"), path.with_suffix(".LBL")) if label.is_file()), None)
 
 
 @functools.cache

@@ -286,11 +286,11 @@ def _read_list(list_file: Path) -> list[Path]:
 
 def _is_image(path: Path) -> bool:
     suffix = path.suffix.lower()
-    if suffix in (".img", ".jp2") and _has_label(path):  # a PDS3 product: listed once, by its label
+    if suffix in (".img", ".jp2") and detached_label(path):  # a PDS3 product: listed once, by its label
         return False
     return suffix in IMAGE_SUFFIXES + PRODUCT_SUFFIXES and path.is_file()
 
 
-def _has_label(path: Path) -> bool:
-    """Whether a detached PDS3 label (same stem, .lbl or .LBL) lies beside the file."""
-    return path.with_suffix(".lbl").is_file() or path.with_suffix(".LBL").is_file()
+def detached_label(path: Path) -> Path | None:
+    """The detached PDS3 label beside the file (same stem, .lbl or .LBL), or None."""
+    return next((label for label in (path.with_suffix(".lbl"), path.with_suffix(".LBL")) if label.is_file()), None)
