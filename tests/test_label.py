@@ -167,7 +167,8 @@ def test_a_product_is_labelled_window_by_window_never_decoded_whole(model, frame
     assert label(frames, "--out", out, "--model", model, "--save-overlays", *LOW_CONF, "reader.max_pixels=1200000") == EXIT_OK
     assert len(decoded) == 6 and "product.tif" not in decoded  # 1.4 MP: over max_pixels, so a product
     record = read_frame_json(out / "frames" / "product.json")
-    dets, width, height = detect_product(Detector.load(model, conf=0.005, max_det=20), frames / "product.tif")
+    product = detect_product(Detector.load(model, conf=0.005, max_det=20), frames / "product.tif")
+    dets, width, height = product.labels, product.width, product.height
     assert (record.width, record.height) == (width, height) == (1400, 1000) and len(record.labels) == len(dets) > 0
     np.testing.assert_allclose(record.labels.xyxy, dets.xyxy, atol=1e-3)
     assert not (out / "overlays" / "product.jpg").exists()  # no whole image to draw on

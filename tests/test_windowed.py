@@ -56,7 +56,8 @@ def test_native_tiles_of_a_product_give_the_boxes_of_the_same_tiles_in_memory(pr
 def test_batches_split_over_workers_merge_to_the_same_boxes(product, tiny):
     folder, _ = product
     path = folder / "product.jp2"
-    whole, width, height = detect_product(tiny, path)
+    labels = detect_product(tiny, path)
+    whole, width, height = labels.labels, labels.width, labels.height
     _, batches = product_plan(tiny, width, height)
     parts = [detect_product_batches(tiny, path, only=list(range(k, len(batches), 3))) for k in range(3)]
     merged = merge_product(tiny, width, height, {i: d for part in parts for i, d in part.items()})

@@ -37,11 +37,10 @@ from debris.config import ConfigError
 from debris.formats.run_folder import RunFolder, with_suffix
 from debris.formats.sinks import SINKS, Sink, SinkContext
 from debris.formats.writers import read_frame_json, write_frame_json
-from debris.geo import GeoRef
 from debris.infer.detector import Detector
-from debris.infer.windowed import detect_product_batches, merge_product
+from debris.infer.windowed import detect_product
 from debris.io.files import write_text_atomic
-from debris.io.product import is_product, open_product
+from debris.io.product import is_product
 from debris.io.reader import DEFAULT_MAX_PIXELS, Frame, FrameError, read_frame
 from debris.labels import ImageLabels
 from debris.preprocess import stage_records
@@ -107,7 +106,7 @@ def label_frames(
             try:
                 frame: Frame | None = future.result()
                 if frame is None:
-                    write_frame(run, label_product(detector, path, name))
+                    write_frame(run, detect_product(detector, path, name))
                 else:
                     write_frame(run, ImageLabels(name, frame.width, frame.height, detector(frame.image)), frame.image)
             except FrameError as e:
@@ -115,18 +114,6 @@ def label_frames(
             bar.update()
     bar.close()
     return finish_run(run)
-
-
-def label_product(detector: Detector, path: Path, name: str) -> ImageLabels:
-    """A product's boxes, its windows read from the file a batch at a time; FrameError if it cannot be read."""
-    width, height, geo = product_header(path)
-    return ImageLabels(name, width, height, merge_product(detector, width, height, detect_product_batches(detector, path)), geo)
-
-
-def product_header(path: Path) -> tuple[int, int, GeoRef | None]:
-    """A product's width, height and georeference (None if not map-projected); FrameError if it cannot be read."""
-    with open_product(path) as product:
-        return product.width, product.height, product.geo
 
 
 def open_run(

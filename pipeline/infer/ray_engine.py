@@ -37,8 +37,8 @@ from debris.detections import Detections
 from debris.errors import MissingPackage, UserError
 from debris.geo import GeoRef
 from debris.infer.detector import Detector
-from debris.infer.label import LabelRun, LabelSummary, finish_run, open_run, product_header, write_frame
-from debris.infer.windowed import detect_product_batches, merge_product, product_plan
+from debris.infer.label import LabelRun, LabelSummary, finish_run, open_run, write_frame
+from debris.infer.windowed import detect_product_batches, merge_product, product_header, product_plan
 from debris.io.onnx_file import OnnxNet
 from debris.io.product import is_product
 from debris.io.reader import DEFAULT_MAX_PIXELS, FrameError, read_frame

@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from debris.detections import Detections
+from debris.geo import GeoRef
 from debris.infer.detector import Detector
 from debris.infer.tiler import Window
 from debris.io.product import Product, open_product
+from debris.labels import ImageLabels
 from debris.preprocess import fit_preprocess
 
 SAMPLE_GRID, SAMPLE_SIDE = 4, 256  # the measuring stages' sample: a 4 x 4 mosaic of 256 px full-resolution windows
@@ -41,10 +43,7 @@ def detect_product_batches(detector: Detector, path: str | Path, only: list[int]
     """Boxes of the windows in batches `only` (indices into product_plan's batches; None: all) of the product
     at `path`, per window index, in that window's network pixels. Raises FrameError for an unreadable product."""
     with open_product(path) as product:
-        windows, batches = product_plan(detector, product.width, product.height)
-        chosen = [batches[k] for k in (range(len(batches)) if only is None else only)]
-        results = detector.detect_batches(chosen, _read_ahead(product, detector, windows, chosen), len(windows))
-    return {i: results[i] for batch in chosen for i in batch}
+        return _detect(detector, product, only)
 
 
 def merge_product(detector: Detector, width: int, height: int, results: dict[int, Detections]) -> Detections:
@@ -53,11 +52,26 @@ def merge_product(detector: Detector, width: int, height: int, results: dict[int
     return detector.merger(windows, [results.get(i, Detections.empty()) for i in range(len(windows))], width, height)
 
 
-def detect_product(detector: Detector, path: str | Path) -> tuple[Detections, int, int]:
-    """All of a product's detections, and its width and height."""
+def detect_product(detector: Detector, path: str | Path, name: str | None = None) -> ImageLabels:
+    """All of a product's boxes, with its size and georeference; file_name: `name`, else the file's name.
+    Raises FrameError for an unreadable product."""
     with open_product(path) as product:
-        width, height = product.width, product.height
-    return merge_product(detector, width, height, detect_product_batches(detector, path)), width, height
+        dets = merge_product(detector, product.width, product.height, _detect(detector, product, None))
+        return ImageLabels(name or Path(path).name, product.width, product.height, dets, product.geo)
+
+
+def product_header(path: str | Path) -> tuple[int, int, GeoRef | None]:
+    """A product's width, height and georeference (None if not map-projected); FrameError if it cannot be read."""
+    with open_product(path) as product:
+        return product.width, product.height, product.geo
+
+
+def _detect(detector: Detector, product: Product, only: list[int] | None) -> dict[int, Detections]:
+    """detect_product_batches on an open product."""
+    windows, batches = product_plan(detector, product.width, product.height)
+    chosen = [batches[k] for k in (range(len(batches)) if only is None else only)]
+    results = detector.detect_batches(chosen, _read_ahead(product, detector, windows, chosen), len(windows))
+    return {i: results[i] for batch in chosen for i in batch}
 
 
 def _read_ahead(product: Product, detector: Detector, windows: list[Window], batches: list[list[int]]) -> Iterator[list[np.ndarray]]:

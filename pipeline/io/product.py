@@ -31,7 +31,8 @@ from debris.io.reader import NAMED_SUFFIXES, PRODUCT_SUFFIXES, FrameError, check
 
 _TIFF_SUFFIXES = (".tif", ".tiff")
 # The drivers of the product formats (reader.PRODUCT_SUFFIXES and NAMED_SUFFIXES, and TIFF): whatever
-# else GDAL's ~150 drivers make of a file (an .xml as some other format) is refused. PDS opens a PDS3 label that points to a JPEG 2000 (HiRISE) itself.
+# else GDAL's ~150 drivers make of a file (an .xml as some other format) is refused. PDS opens a PDS3
+# label that points to a JPEG 2000 (HiRISE) itself.
 _DRIVERS = ("GTiff", "JP2OpenJPEG", "PDS", "PDS4", "ISIS3", "VICAR")
 # GDAL keeps decoded blocks in one process-wide cache of 5% of the RAM by default (6 GB on a 128 GB
 # machine), which a product read window by window fills to the brim. Windows move along a row, so
