@@ -28,17 +28,3 @@ class GeoRef:
         a, b, c, d, e, f = self.transform
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         return a * x + b * y + c, d * x + e * y + f
-
-    def to_dict(self) -> dict:
-        return {"crs_wkt": self.crs_wkt, "transform": list(self.transform)}
-
-    @classmethod
-    def from_dict(cls, data: object) -> GeoRef:
-        """The GeoRef to_dict wrote; ValueError saying what is wrong."""
-        if not isinstance(data, dict) or not isinstance(data.get("crs_wkt"), str):
-            raise ValueError(f'"geo" must be an object with a "crs_wkt" string, got {data!r}')
-        transform = data.get("transform")
-        if not (isinstance(transform, list) and len(transform) == 6
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in transform)):
-            raise ValueError(f'"geo": transform must be 6 finite numbers, got {transform!r}')
-        return cls(data["crs_wkt"], tuple(float(v) for v in transform))

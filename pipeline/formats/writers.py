@@ -29,8 +29,8 @@ from debris.formats.yolo import yolo_lines
 
 
 def write_frame_json(path: str | Path, image: ImageLabels, classes: list[str]) -> None:
-    """One frame's boxes: {"file_name", "width", "height", "detections": [...]}, and "geo" (GeoRef.to_dict)
-    for a map-projected product.
+    """One frame's boxes: {"file_name", "width", "height", "detections": [...]}, and "geo" ({"crs_wkt",
+    "transform": 6 numbers}, debris.geo.GeoRef) for a map-projected product.
 
     Each detection is {"class_id", "class" (its name), "score" (5 decimals), "xyxy" (pixels,
     4 decimals)}.
@@ -41,7 +41,7 @@ def write_frame_json(path: str | Path, image: ImageLabels, classes: list[str]) -
     ]
     data = {"file_name": image.file_name, "width": image.width, "height": image.height, "detections": detections}
     if image.geo is not None:
-        data["geo"] = image.geo.to_dict()
+        data["geo"] = {"crs_wkt": image.geo.crs_wkt, "transform": list(image.geo.transform)}
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n")
 
 
@@ -152,8 +152,18 @@ def _frame(data: object) -> ImageLabels:
         class_ids.append(class_id)
         scores.append(score)
         boxes.append(xyxy)
-    geo = GeoRef.from_dict(data["geo"]) if "geo" in data else None
+    geo = _geo(data["geo"]) if "geo" in data else None
     return ImageLabels(file_name, width, height, Detections(boxes, scores, class_ids), geo)
+
+
+def _geo(data: object) -> GeoRef:
+    """The GeoRef of a frame JSON's "geo"; ValueError saying what is wrong."""
+    if not isinstance(data, dict) or not isinstance(data.get("crs_wkt"), str):
+        raise ValueError(f'"geo" must be an object with a "crs_wkt" string, got {data!r}')
+    transform = data.get("transform")
+    if not (isinstance(transform, list) and len(transform) == 6 and all(map(_is_number, transform))):
+        raise ValueError(f'"geo": transform must be 6 finite numbers, got {transform!r}')
+    return GeoRef(data["crs_wkt"], tuple(float(v) for v in transform))
 
 
 def _is_int(value: object) -> bool:
