@@ -32,6 +32,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+from torchvision.ops import box_iou
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -77,14 +79,6 @@ def reference_frames(product: Path, out: Path, side: int) -> list[Path]:
     return frames
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of (N, 4) against (M, 4) xyxy boxes -> (N, M)."""
-    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(-1)
-    area = lambda boxes: (boxes[:, 2:] - boxes[:, :2]).prod(-1)  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
-
-
 def recall(wanted: list[dict], boxes: list[dict], conf: float, same_class: bool) -> tuple[int, int, list[float]]:
     """(found, wanted, map errors in metres of the found ones) for the truth objects `wanted`: a truth box is
     found by the box (of its class, or of any class) overlapping it most, at IoU >= 0.5 and score >= conf.
@@ -95,7 +89,9 @@ def recall(wanted: list[dict], boxes: list[dict], conf: float, same_class: bool)
         candidates = [p for p in props if p["class"] == o["class"] or not same_class]
         if not candidates:
             continue
-        overlaps = iou(np.array([o["box_xyxy"]]), np.array([[p["x1"], p["y1"], p["x2"], p["y2"]] for p in candidates]))[0]
+        truth_box = torch.tensor([o["box_xyxy"]], dtype=torch.float64)
+        found_boxes = torch.tensor([[p["x1"], p["y1"], p["x2"], p["y2"]] for p in candidates], dtype=torch.float64)
+        overlaps = box_iou(truth_box, found_boxes)[0].numpy()
         best = int(overlaps.argmax())
         if overlaps[best] >= 0.5:
             found += 1
