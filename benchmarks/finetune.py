@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((name, minutes, style, known))
         print(f"{name}: test mAP50 {style['mAP50']:.3f}, in-domain mAP50 {known['mAP50']:.3f}", flush=True)
 
+    model_arg = "" if args.model == DEFAULT_WEIGHTS else f" --model {args.model}"
     lines = [
-        f"`python benchmarks/finetune.py --minutes {args.minutes:g}` on {datetime.date.today()}, "
+        f"`python benchmarks/finetune.py --minutes {args.minutes:g}{model_arg}` on {datetime.date.today()}, "
         f"{(time.perf_counter() - start) / 60:.0f} min; {report.machine()}.",
         "",
         f"Unseen look: configs/synth_heldout.yaml. Training frames: {CHOSEN} of a {POOL}-frame pool (seed 1300), "

@@ -52,6 +52,29 @@ def test_a_class_the_checkpoint_knows_keeps_its_rows_bit_for_bit():
             assert torch.equal(state[key], old[key]), key
 
 
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_a_widened_checkpoint_computes_what_it_did(mode):
+    parent = checkpoint(["a", "b"], seed=3)
+    for key, value in parent.state_dict.items():  # BatchNorm statistics no fresh network has
+        if key.endswith("running_var"):
+            value.uniform_(0.5, 2.0)
+    small = DetectorNet(2, 0.25)
+    small.load_state_dict(parent.state_dict)
+    torch.manual_seed(4)
+    wide = DetectorNet(1, 0.5)
+    load_weights(wide, parent, ["b"])  # a class dropped as the network widens
+    assert sum(p.numel() for p in wide.parameters()) > 2 * sum(p.numel() for p in small.parameters())
+    images = torch.rand(2, 3, 64, 96)
+    getattr(small, mode)(), getattr(wide, mode)()
+    with torch.no_grad():
+        expected, got = small(images)[..., [*range(BOX_VALUES), BOX_VALUES + 1]], wide(images)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+    # and the new channels are there to learn: one step moves the output
+    wide.train()
+    wide(images).square().mean().backward()
+    assert wide.head.weight.grad[:, -1].abs().sum() > 0
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "synth"

@@ -5,6 +5,12 @@ a class the checkpoint knows keeps its row of the prediction layer, a class it d
 the fresh row the network was built with, and a checkpoint class the data set lacks is dropped.
 Every other weight (backbone, neck, head convolutions, box regression) is copied as it is.
 
+A checkpoint can also be widened (`model.width` above its own): each layer's channels go first in the
+wider layer and the new input channels of every old channel start at zero weight, so the wider
+network computes exactly what the checkpoint did (Net2Net's function-preserving widening, Chen et al.
+2016) and training adds capacity without starting over. The new channels start from the network's
+random initialisation and learn from the first step.
+
 `train.freeze` keeps parts of the network fixed; `train.synth_mix` fills a share of every batch
 with frames the data engine renders on the fly, so a small data set that shows a few classes does
 not teach the model that the others never occur.
@@ -41,19 +47,57 @@ class Transfer:
 
 
 def load_weights(net: DetectorNet, parent: Checkpoint, classes: list[str]) -> Transfer:
-    """Copy `parent`'s weights into `net` (built for `classes` with the parent's width), class rows matched by name."""
+    """Copy `parent`'s weights into `net` (built for `classes`, at the parent's width or wider), class rows matched by name."""
     own = net.state_dict()
-    state = {k: v for k, v in parent.state_dict.items() if not k.startswith("pred.")}
+    widened = widen(parent.state_dict, own)
+    state = {k: v for k, v in widened.items() if not k.startswith("pred.")}
     old = {name: i for i, name in enumerate(parent.classes)}
     weight, bias = own["pred.weight"].clone(), own["pred.bias"].clone()
-    weight[:BOX_VALUES], bias[:BOX_VALUES] = parent.state_dict["pred.weight"][:BOX_VALUES], parent.state_dict["pred.bias"][:BOX_VALUES]
+    weight[:BOX_VALUES], bias[:BOX_VALUES] = widened["pred.weight"][:BOX_VALUES], widened["pred.bias"][:BOX_VALUES]
     for i, name in enumerate(classes):
         if name in old:
-            weight[BOX_VALUES + i] = parent.state_dict["pred.weight"][BOX_VALUES + old[name]]
-            bias[BOX_VALUES + i] = parent.state_dict["pred.bias"][BOX_VALUES + old[name]]
+            weight[BOX_VALUES + i] = widened["pred.weight"][BOX_VALUES + old[name]]
+            bias[BOX_VALUES + i] = widened["pred.bias"][BOX_VALUES + old[name]]
     net.load_state_dict({**state, "pred.weight": weight, "pred.bias": bias})
     return Transfer(kept=[c for c in classes if c in old], new=[c for c in classes if c not in old],
                     dropped=[c for c in parent.classes if c not in classes])
+
+
+def widen(old: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`old` (a DetectorNet state dict) at the widths of `new` (a wider DetectorNet's own, freshly initialised).
+
+    A weight's old output channels (dim 0) and input channels (dim 1 of a convolution) keep their
+    values in the wider tensor; old output channels read zero from the new input channels; everything
+    new keeps `new`'s initialisation. A CSP block splits its channels into halves and concatenates
+    them again, so there the old channels sit at the start of each half, where the halves are cut.
+    The pred layer's rows are box values and classes, not channels: only its inputs widen, and its
+    rows stay the checkpoint's (load_weights matches the classes by name).
+    """
+    out = {}
+    for key, value in old.items():
+        target = new[key]
+        if key.startswith("pred."):
+            target = target.new_zeros((value.shape[0], *target.shape[1:]))
+        if value.shape == target.shape:
+            out[key] = value.clone()
+            continue
+        wide = target.clone()
+        rows = _channels(value.shape[0], target.shape[0], halves=".split." in key)
+        if value.ndim == 1:  # BatchNorm weight, bias and running statistics
+            wide[rows] = value
+        else:  # a convolution: (out, in, k, k)
+            cols = _channels(value.shape[1], target.shape[1], halves=".merge." in key)
+            wide[rows] = 0.0  # the old channels' rows read nothing from the new inputs ...
+            wide[rows[:, None], cols] = value  # ... and what they read before from the old ones
+        out[key] = wide
+    return out
+
+
+def _channels(old: int, new: int, halves: bool) -> torch.Tensor:
+    """(old,) where each of `old` channels lies among `new`: the first ones, or the first of each half."""
+    if not halves:
+        return torch.arange(old)
+    return torch.cat([torch.arange(old // 2), new // 2 + torch.arange(old // 2)])
 
 
 # train.freeze names -> DetectorNet's top-level modules; `pred` (box values and class logits) is in none

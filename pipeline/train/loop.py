@@ -204,7 +204,8 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     """Train on the COCO/YOLO data set at `data`; write the run into `out`; return the best checkpoint.
 
     weights: a checkpoint to start from (fine-tuning; debris.train.finetune), else random weights.
-    Its network width and preprocessing stages replace the config's: the weights were trained with them.
+    Its preprocessing stages replace the config's: the weights were trained with them. So does its network
+    width, unless model.width is wider: then the checkpoint is widened to it (debris.train.finetune.widen).
     images: the folder the data set's frames are under (load_dataset's `images`).
     resume: continue the run in `out`; a train.epochs other than the run's extends (or ends) it there.
     A run resumed when it has finished says so and trains nothing.
@@ -214,8 +215,9 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
     if weights is not None and not resume:
         initial = Checkpoint.load(weights)
         parent = {"path": str(weights), "sha256": file_sha256(weights)}
+        width = max(config.model.width, initial.model["width"])
         config = config.model_copy(update={"preprocess": parse_stages(initial.preprocess),
-                                           "model": config.model.model_copy(update={"width": initial.model["width"]})})
+                                           "model": config.model.model_copy(update={"width": width})})
     tc = config.train
     on_the_fly = synth_frames_per_epoch(data)
     if tc.synth_mix and on_the_fly:
@@ -240,7 +242,8 @@ def train(config: Config, data: str | Path, out: str | Path, resume: bool = Fals
 
     model = DetectorNet(len(classes), config.model.width)
     if parent is not None:
-        tqdm.write(f"starting from {weights}: {load_weights(model, initial, classes)}")
+        widened = f", widened from width {initial.model['width']:g} to {width:g}" if width > initial.model["width"] else ""
+        tqdm.write(f"starting from {weights}{widened}: {load_weights(model, initial, classes)}")
     freeze(model, tc.freeze)
     model = model.to(memory_format=torch.channels_last)
     ema = AveragedModel(model, avg_fn=ema_update(tc.ema_decay), use_buffers=True)
