@@ -46,7 +46,7 @@ def test_the_walkthrough_runs_in_order(tmp_path, monkeypatch):
     # what each command writes, and the next step reads
     writes = ["outputs/flight26/frames/nav_000001.json", "outputs/flight26/review.labelstudio.json",
               "flight26_corrected/data.yaml", "flight26_test/data.yaml", "outputs/eval_before/report.json",
-              "runs/flight26/best.pt", "outputs/eval_after/report.json", "outputs/flight27/frames/nav_000001.json",
+              "runs/flight26/last.pt", "outputs/eval_after/report.json", "outputs/flight27/frames/nav_000001.json",
               "outputs/flight27/review.labelstudio.json"]
     commands = walkthrough_commands()
     assert [argv[1] for argv in commands] == ["label", "review", "convert", "convert", "eval", "train", "eval", "label", "review"]
