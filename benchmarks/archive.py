@@ -38,11 +38,11 @@ from torchvision.ops import box_iou
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import archive_product, report  # noqa: E402
+from benchmarks.command import DEBRIS  # noqa: E402
 from debris.io.files import write_bytes_atomic  # noqa: E402
 from debris.io.product import open_product  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DEBRIS = [sys.executable, "-c", "import sys; from debris.cli import main; sys.exit(main())"]
 HIRISE_GP = 1.0  # gigapixels of a typical HiRISE RDR (20,000 x 50,000 px); the largest are ~2
 PRODUCTS = 50_000
 # every box down to conf 0.1, the best 1000 of them (label.max_det bounds a whole product, 300 by default), so recall

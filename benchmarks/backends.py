@@ -31,18 +31,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import report, sets, transfer  # noqa: E402
+from benchmarks.command import DEBRIS  # noqa: E402
 from benchmarks.detector import gflops  # noqa: E402
 from debris.infer.detector import Detector  # noqa: E402
 from debris.models import DEFAULT_WEIGHTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DEBRIS = "import sys; from debris.cli import main; sys.exit(main())"
 BATCH, SIZE = 8, 640
 
 
 def debris(*args: str) -> str:
     """Run `debris ARGS` as a child process and return its stdout; raise with its stderr if it fails."""
-    result = subprocess.run([sys.executable, "-c", DEBRIS, *args], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run([*DEBRIS, *args], capture_output=True, text=True, cwd=REPO)
     if result.returncode != 0:
         raise RuntimeError(f"debris {' '.join(args)} failed: {result.stderr[-2000:]}")
     return result.stdout

@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.command import DEBRIS, MAIN  # noqa: E402
 from benchmarks.report import machine, update_section  # noqa: E402
 from benchmarks.sets import frame_set  # noqa: E402
 from debris.cli import THREAD_ENV  # noqa: E402
@@ -37,7 +38,6 @@ from debris.models import DEFAULT_WEIGHTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TORCH_FIRST = "import sys, torch; from debris.cli import main; sys.exit(main())"  # OpenMP starts before debris sets anything
-DEBRIS = "import sys; from debris.cli import main; sys.exit(main())"
 ORT_SPINNING = "import sys; from debris.io import onnx_file; onnx_file.SPINNING = '1'; from debris.cli import main; sys.exit(main())"
 
 # name: (python -c program, environment settings, model: "pt" or "onnx")
@@ -47,9 +47,9 @@ ROWS = {
     "GOMP_SPINCOUNT=10000": (TORCH_FIRST, {"GOMP_SPINCOUNT": "10000"}, "pt"),
     "GOMP_SPINCOUNT=1000": (TORCH_FIRST, {"GOMP_SPINCOUNT": "1000"}, "pt"),
     "OMP_NUM_THREADS=1": (TORCH_FIRST, {"OMP_NUM_THREADS": "1"}, "pt"),
-    "debris default": (DEBRIS, {}, "pt"),
+    "debris default": (MAIN, {}, "pt"),
     "onnxruntime default (threads spin)": (ORT_SPINNING, {}, "onnx"),
-    "debris default .onnx (threads sleep)": (DEBRIS, {}, "onnx"),
+    "debris default .onnx (threads sleep)": (MAIN, {}, "onnx"),
 }
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         onnx = Path(tmp) / "model.onnx"
-        subprocess.run([sys.executable, "-c", DEBRIS, "export", "--format", "onnx", "--model", str(args.model),
+        subprocess.run([*DEBRIS, "export", "--format", "onnx", "--model", str(args.model),
                         "--out", str(onnx)], check=True, capture_output=True, cwd=REPO)
         models = {"pt": args.model, "onnx": onnx}
         chosen = args.rows.split(",") if args.rows else list(ROWS)

@@ -39,13 +39,13 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import report, sets, transfer  # noqa: E402
+from benchmarks.command import DEBRIS  # noqa: E402
 from debris.formats.dataset import load_dataset, save_dataset  # noqa: E402
 from debris.infer.detector import Detector  # noqa: E402
 from debris.labels import Dataset  # noqa: E402
 from debris.models import DEFAULT_WEIGHTS  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DEBRIS = [sys.executable, "-c", "import sys; from debris.cli import main; sys.exit(main())"]
 POOL, TEST, CHOSEN = 500, 200, 100
 REVIEW_CONF = 0.25
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.command import DEBRIS  # noqa: E402
 from benchmarks.report import update_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def main() -> None:
             sizes[name] = site_packages_bytes(venv)
             print(f"{name}: {sizes[name] / 1e9:.2f} GB", flush=True)
         model = tmp / "debris.onnx"
-        run(sys.executable, "-c", "import sys; from debris.cli import main; sys.exit(main())", "export", "--format", "onnx",
+        run(*DEBRIS, "export", "--format", "onnx",
             "--out", model)
         has_torch = subprocess.run([tmp / "onnx" / "bin" / "python", "-c", "import torch"], capture_output=True).returncode == 0
         labelled = run(tmp / "onnx" / "bin" / "debris", "label", REPO / "data" / "samples", "--model", model,

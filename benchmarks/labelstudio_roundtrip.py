@@ -54,12 +54,14 @@ from urllib.parse import unquote
 import cv2
 import numpy as np
 
-from debris.formats.dataset import load_dataset
-from debris.labels import Dataset, DatasetError, ImageLabels
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.command import DEBRIS  # noqa: E402
+from debris.formats.dataset import load_dataset  # noqa: E402
+from debris.labels import Dataset, DatasetError, ImageLabels  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"
-DEBRIS = [sys.executable, "-c", "import sys; from debris.cli import main; sys.exit(main())"]
 TOLERANCE_PX = 1e-3  # what README promises for a round trip through convert
 FRAMES = "frames"  # the frames' folder under the document root, and so the start of every `?d=` path
 PREFIX = f"/data/local-files/?d={FRAMES}/"
