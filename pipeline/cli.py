@@ -16,7 +16,9 @@ import os
 import platform
 import re
 import shlex
+import signal
 import sys
+import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Sequence
@@ -457,6 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(rest)
     if unknown:  # the command's own usage, not the top level's
         _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}{_setting_hint(args, unknown)}")
+    # SIGTERM (kill, timeout, a batch scheduler ending a job) stops a command as Ctrl-C does: a file half
+    # written is removed, what was finished is kept, and the resume hint is printed. Only the main thread
+    # may set a handler; the previous one comes back, for a caller that runs main() in its own process.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         if settings and args.command not in SECTION:
             raise ConfigError(f"{args.command} takes no key=value settings, got {' '.join(settings)}")
@@ -474,6 +480,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
         print(f"debris {args.command}: error: {text}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _split_settings(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -119,6 +122,28 @@ def test_an_interrupted_run_resumed_equals_an_uninterrupted_one(model, frames, t
     assert label(frames, "--out", broken, "--model", model, "--save-overlays", "--resume", "conf=0.5") == EXIT_USAGE
     assert label(frames, "--out", broken, "--model", model, "--save-overlays", "--resume", *LOW_CONF) == EXIT_OK
     assert files(broken) == files(whole)
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_it_resumes(model, tmp_path):
+    many, out = tmp_path / "many", tmp_path / "out"
+    many.mkdir()
+    image = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 256, (240, 320), dtype=np.uint8), (0, 0), 3)
+    for i in range(200):  # far more than can be labelled between the first frame record and the signal
+        cv2.imwrite(str(many / f"nav_{i:04d}.png"), image)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; from debris.cli import main; sys.exit(main())",
+                              "label", str(many), "--out", str(out), "--model", str(model), *LOW_CONF],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "frames").glob("*.json")) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == EXIT_INTERRUPTED, stderr
+    assert "debris label: interrupted; resume with: debris label" in stderr
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # no half-written file left behind
+    assert 0 < len(list((out / "frames").glob("*.json"))) < 200
+    assert label(many, "--out", out, "--model", model, *LOW_CONF, "--resume") == EXIT_OK
+    assert len(list((out / "frames").glob("*.json"))) == 200
 
 
 def test_python_api_matches_for_paths_and_arrays(model, frames):
