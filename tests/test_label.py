@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import debris.infer.label
+from benchmarks.command import DEBRIS
 from debris import Detector
 from debris.boxes import xyxy_to_percent
 from debris.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
@@ -130,8 +131,7 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_it_resumes(model, tmp_path):
     image = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 256, (240, 320), dtype=np.uint8), (0, 0), 3)
     for i in range(200):  # far more than can be labelled between the first frame record and the signal
         cv2.imwrite(str(many / f"nav_{i:04d}.png"), image)
-    child = subprocess.Popen([sys.executable, "-c", "import sys; from debris.cli import main; sys.exit(main())",
-                              "label", str(many), "--out", str(out), "--model", str(model), *LOW_CONF],
+    child = subprocess.Popen([*DEBRIS, "label", str(many), "--out", str(out), "--model", str(model), *LOW_CONF],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list((out / "frames").glob("*.json")) and child.poll() is None and time.monotonic() < deadline:
